@@ -1,0 +1,1 @@
+//! Planner: desired graph, observed state, diff into a Plan.

@@ -1,0 +1,1 @@
+//! The container runtime. Knows nothing of stack files.
