@@ -1,1 +1,86 @@
-//! Command-line verbs.
+//! Command-line verbs: each is a thin layer over the planner or the runtime.
+
+mod completion;
+mod config;
+mod stack_args;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use stack_args::StackArgs;
+
+/// Exit status for invalid input (stack files, flags).
+pub const EXIT_INVALID: i32 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "A container engine and Compose-compatible stack runner",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Where berth keeps its state.
+    #[arg(long, global = true, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
+    pub root: PathBuf,
+    /// How much berth logs to stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogLevel::Warn, env = "BERTH_LOG_LEVEL")]
+    pub log_level: LogLevel,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the stack in its fully normalized form
+    Config(config::ConfigArgs),
+    /// Print a shell completion script
+    Completion(completion::CompletionArgs),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Spec(_) | CliError::Usage(_) => EXIT_INVALID,
+            CliError::Output(_) => EXIT_INVALID,
+        }
+    }
+}
+
+/// Runs a parsed command line; returns the exit status.
+pub fn run(cli: Cli) -> Result<i32, CliError> {
+    match cli.command {
+        Command::Config(args) => config::run(&args),
+        Command::Completion(args) => completion::run(&args),
+    }
+}
+
+/// Writes to stdout; a closed pipe (`berth config | head`) is not an error.
+pub fn print(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -128,14 +128,12 @@ impl Interpolator<'_> {
                 }
                 Ok(len)
             }
-            Some(_) => {
-                let found = after.chars().next().unwrap_or_default();
-                Err(self.invalid(format!(
-                    "\"$\" must be followed by \"$\", \"{{\" or a variable name, found {found:?}"
-                )))
-            }
-            None => {
-                Err(self.invalid("\"$\" at end of input must be escaped as \"$$\"".to_string()))
+            // A `$` that starts no reference (`$(date)`, `$1`, a trailing `$`) is
+            // kept as written, as docker compose does: shell snippets in
+            // dockerfile_inline and commands rely on it.
+            Some(_) | None => {
+                out.push('$');
+                Ok(0)
             }
         }
     }
@@ -471,7 +469,7 @@ mod tests {
 
     #[test]
     fn unused_branches_are_still_syntax_checked() {
-        invalid_reason("${A:-$1}");
+        invalid_reason("${A:-${1A}}");
         invalid_reason("${NOPE:+${}}");
     }
 
@@ -492,19 +490,19 @@ mod tests {
     }
 
     #[test]
-    fn invalid_dollar_sequences() {
-        assert!(invalid_reason("abc$").contains("end of input"));
-        assert!(invalid_reason("$1").contains("found '1'"));
-        assert!(invalid_reason("a$-b").contains("found '-'"));
-        assert!(invalid_reason("$é").contains("found 'é'"));
-        assert!(invalid_reason("$ ").contains("found ' '"));
+    fn lone_dollars_are_kept() {
+        assert_eq!(value("abc$"), "abc$");
+        assert_eq!(value("$1"), "$1");
+        assert_eq!(value("a$-b"), "a$-b");
+        assert_eq!(value("$é"), "$é");
+        assert_eq!(value("echo $(seq 10)"), "echo $(seq 10)");
     }
 
     #[test]
     fn invalid_error_message_names_input() {
-        let message = error("abc$").to_string();
+        let message = error("a${}").to_string();
         assert!(
-            message.starts_with("invalid interpolation format for \"abc$\": "),
+            message.starts_with("invalid interpolation format for \"a${}\": "),
             "{message}"
         );
     }

@@ -32,7 +32,7 @@ pub struct Node {
     pub value: Value,
     pub pos: Pos,
     pub tag: MergeTag,
-    /// True for a plain (unquoted) scalar: only those may be re-typed after interpolation.
+    /// True for a plain (unquoted) scalar.
     pub plain: bool,
 }
 
@@ -45,6 +45,15 @@ pub enum Value {
     Str(String),
     Seq(Vec<Node>),
     Map(Map),
+}
+
+impl Value {
+    pub fn as_map_mut(&mut self) -> Option<&mut Map> {
+        match self {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
 }
 
 /// One key of a mapping: where the key was written, and its value.
@@ -73,6 +82,16 @@ impl Map {
 
     pub fn insert(&mut self, key: String, key_pos: Pos, node: Node) {
         self.0.insert(key, Entry { key_pos, node });
+    }
+
+    /// Removes a key, returning where it was so a merged value can go back in place.
+    pub fn remove_entry(&mut self, key: &str) -> Option<(usize, Entry)> {
+        self.0.shift_remove_full(key).map(|(i, _, e)| (i, e))
+    }
+
+    pub fn insert_at(&mut self, index: usize, key: String, key_pos: Pos, node: Node) {
+        let index = index.min(self.0.len());
+        self.0.shift_insert(index, key, Entry { key_pos, node });
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Node> {

@@ -1,0 +1,68 @@
+//! `berth config`: the fully normalized stack, as `docker compose config` prints it.
+
+use clap::{Args, ValueEnum};
+
+use super::{CliError, StackArgs, print};
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Print the service names, one per line
+    #[arg(long)]
+    pub services: bool,
+    /// Print the volume names, one per line
+    #[arg(long)]
+    pub volumes: bool,
+    /// Print the network names, one per line
+    #[arg(long)]
+    pub networks: bool,
+    /// Print the profile names, one per line
+    #[arg(long = "profiles", id = "list_profiles")]
+    pub list_profiles: bool,
+    /// Only validate; print nothing
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ConfigFormat::Yaml)]
+    pub format: ConfigFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ConfigFormat {
+    Yaml,
+    Json,
+}
+
+pub fn run(args: &ConfigArgs) -> Result<i32, CliError> {
+    let project = args.stack.load()?;
+    if args.quiet {
+        return Ok(0);
+    }
+    let names: Option<Vec<&String>> = if args.services {
+        Some(project.services.keys().collect())
+    } else if args.volumes {
+        Some(project.volumes.keys().collect())
+    } else if args.networks {
+        Some(project.networks.keys().collect())
+    } else if args.list_profiles {
+        let mut all: Vec<&String> = project.services.values().flat_map(|s| &s.profiles).collect();
+        all.sort();
+        all.dedup();
+        Some(all)
+    } else {
+        None
+    };
+    if let Some(names) = names {
+        let text: String = names.iter().map(|n| format!("{n}\n")).collect();
+        print(&text)?;
+        return Ok(0);
+    }
+    let json = project.to_json();
+    let text = match args.format {
+        ConfigFormat::Json => format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default()),
+        ConfigFormat::Yaml => serde_norway::to_string(&json).map_err(|e| CliError::Usage(e.to_string()))?,
+    };
+    print(&text)?;
+    Ok(0)
+}
