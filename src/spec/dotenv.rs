@@ -739,7 +739,7 @@ C="keep \q and \'"
             err.message.contains("invalid interpolation format"),
             "{err}"
         );
-        assert_eq!(failure("PRICE=5$").line, 1);
+        assert_eq!(failure("A=1\nPRICE=${5}").line, 2);
     }
 
     #[test]

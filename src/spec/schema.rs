@@ -235,7 +235,7 @@ mod tests {
         let err = check("services:\n  web:\n    image: x\n    privileged: [1]\n").err();
         assert_eq!(
             err.as_deref(),
-            Some("compose.yaml:4:17: services.web.privileged: must be a boolean, not sequence")
+            Some("compose.yaml:4:17: services.web.privileged: must be a boolean or string, not sequence")
         );
     }
 }
