@@ -75,20 +75,51 @@ pub fn load(opts: &LoadOptions) -> Result<Project, SpecError> {
     for file in &files {
         let node = load_file(file, &project_dir, &mut ctx)?;
         merged = match merged {
-            None => Some(strip_tags(node)),
+            None => Some(node),
             Some(base) => merge(base, node, &[]),
         };
     }
-    let Some(mut root) = merged else {
+    let Some(root) = merged else {
         return Err(SpecError::NoFile {
             dir: opts.cwd.clone(),
         });
     };
-    extends::apply(&mut root, &ctx)?;
+    finish(root, &ctx, opts, &project_dir)
+}
+
+/// Loads a stack from text, as if it were a file in `opts.cwd` (no `.env` file).
+pub fn load_text(text: &str, opts: &LoadOptions) -> Result<Project, SpecError> {
+    let env = Env {
+        vars: opts.environ.clone(),
+    };
+    let mut ctx = Ctx {
+        env,
+        environ: &opts.environ,
+        include_stack: Vec::new(),
+    };
+    let label = opts.cwd.join("stack.yaml");
+    let mut root = parse_text(text, &label, &ctx.env)?;
+    paths::resolve(&mut root, &opts.cwd, ctx.env.home().as_deref());
+    if let Some(include) = root.value.as_map_mut().and_then(|m| m.remove("include")) {
+        apply_includes(&mut root, &include, &opts.cwd, &mut ctx)?;
+    }
+    finish(root, &ctx, opts, &opts.cwd)
+}
+
+fn finish(
+    mut root: Node,
+    ctx: &Ctx<'_>,
+    opts: &LoadOptions,
+    project_dir: &Path,
+) -> Result<Project, SpecError> {
+    extends::apply(&mut root, ctx)?;
+    // `!reset` keys that nothing merged into mean "not set"; only now, after
+    // extends had its chance to see them.
+    let root = strip_tags(root);
     schema::validate(&root)?;
-    let name = project_name(opts, &ctx.env, &root, &project_dir)?;
+    let name = project_name(opts, &ctx.env, &root, project_dir)?;
     let profiles = active_profiles(&opts.profiles, &ctx.env);
-    normalize::project(root, &name, &project_dir, &ctx.env, &profiles)
+    normalize::project(root, &name, project_dir, &ctx.env, &profiles)
 }
 
 fn stack_files(opts: &LoadOptions) -> Result<Vec<PathBuf>, SpecError> {
@@ -190,8 +221,13 @@ pub fn parse_file(file: &Path, env: &Env) -> Result<Node, SpecError> {
     } else {
         std::fs::read_to_string(file).map_err(|e| SpecError::io(file, e))?
     };
+    parse_text(&text, file, env)
+}
+
+/// Parses and interpolates stack-file text; `file` names it in errors.
+pub fn parse_text(text: &str, file: &Path, env: &Env) -> Result<Node, SpecError> {
     let label: Arc<Path> = Arc::from(file);
-    let Some(mut root) = yaml::parse(&text, &label)? else {
+    let Some(mut root) = yaml::parse(text, &label)? else {
         return Err(SpecError::Empty {
             file: file.to_path_buf(),
         });
@@ -345,7 +381,7 @@ fn merge_files(files: &[PathBuf], dir: &Path, ctx: &mut Ctx<'_>) -> Result<Node,
     for file in files {
         let node = load_file(file, dir, ctx)?;
         merged = match merged {
-            None => Some(strip_tags(node)),
+            None => Some(node),
             Some(base) => merge(base, node, &[]),
         };
     }

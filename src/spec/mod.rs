@@ -18,5 +18,5 @@ pub mod units;
 pub mod yaml;
 
 pub use error::{Pos, SpecError};
-pub use load::{LoadOptions, load};
+pub use load::{LoadOptions, load, load_text};
 pub use model::Project;

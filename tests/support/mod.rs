@@ -1,0 +1,4 @@
+//! Shared fixture builders for the integration tests.
+#![allow(dead_code)] // each test binary uses its own part of the support code
+
+pub mod corpus;
