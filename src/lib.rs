@@ -3,6 +3,6 @@
 //! Dependencies point one way: `cli -> planner -> {spec, runtime}`.
 
 pub mod cli;
-// HELPER-IN-PROGRESS pub mod planner;
+pub mod planner;
 pub mod runtime;
 pub mod spec;

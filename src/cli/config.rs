@@ -20,12 +20,32 @@ pub struct ConfigArgs {
     /// Print the profile names, one per line
     #[arg(long = "profiles", id = "list_profiles")]
     pub list_profiles: bool,
+    /// Print the config hash of these services (comma-separated, or `*` for all)
+    #[arg(long, value_name = "SERVICES")]
+    pub hash: Option<String>,
     /// Only validate; print nothing
     #[arg(short, long)]
     pub quiet: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = ConfigFormat::Yaml)]
     pub format: ConfigFormat,
+}
+
+/// `service hash` lines, as `docker compose config --hash` prints them.
+fn print_hashes(project: &crate::spec::Project, which: &str) -> Result<i32, CliError> {
+    let names: Vec<String> = if which == "*" {
+        project.services.keys().cloned().collect()
+    } else {
+        which.split(',').map(|s| s.trim().to_string()).collect()
+    };
+    let mut out = String::new();
+    for name in names {
+        let hash = crate::planner::service_hash(project, &name)
+            .ok_or_else(|| CliError::Usage(format!("no such service: {name}")))?;
+        out.push_str(&format!("{name} {}\n", hash.value));
+    }
+    print(&out)?;
+    Ok(0)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -38,6 +58,9 @@ pub fn run(args: &ConfigArgs) -> Result<i32, CliError> {
     let project = args.stack.load()?;
     if args.quiet {
         return Ok(0);
+    }
+    if let Some(which) = &args.hash {
+        return print_hashes(&project, which);
     }
     let names: Option<Vec<&String>> = if args.services {
         Some(project.services.keys().collect())

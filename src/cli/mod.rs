@@ -2,6 +2,7 @@
 
 mod completion;
 mod config;
+mod plan;
 mod stack_args;
 
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ pub use stack_args::StackArgs;
 
 /// Exit status for invalid input (stack files, flags).
 pub const EXIT_INVALID: i32 = 1;
+/// Exit status when berth itself fails (docker's 125).
+pub const EXIT_ENGINE: i32 = 125;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +47,8 @@ pub enum LogLevel {
 pub enum Command {
     /// Print the stack in its fully normalized form
     Config(config::ConfigArgs),
+    /// Show what `up` would change, and why (exit 2 when there are changes)
+    Plan(plan::PlanArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
 }
@@ -54,6 +59,13 @@ pub enum CliError {
     Spec(#[from] crate::spec::SpecError),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Plan(#[from] crate::planner::PlannerError),
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -62,7 +74,9 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Spec(_) | CliError::Usage(_) => EXIT_INVALID,
-            CliError::Output(_) => EXIT_INVALID,
+            CliError::Plan(crate::planner::PlannerError::Observe { .. }) => EXIT_ENGINE,
+            CliError::Plan(_) => EXIT_INVALID,
+            CliError::Write { .. } | CliError::Output(_) => EXIT_INVALID,
         }
     }
 }
@@ -71,6 +85,7 @@ impl CliError {
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Config(args) => config::run(&args),
+        Command::Plan(args) => plan::run(&args, &cli.root),
         Command::Completion(args) => completion::run(&args),
     }
 }

@@ -161,7 +161,11 @@ mod tests {
         assert_eq!(describe(&old, &new).unwrap(), r#"dns[1]: (none) -> "b""#);
         let many_old = json!({"e": {"A": 1, "B": 1, "C": 1, "D": 1, "E": 1, "F": 1, "G": 1}});
         let many_new = json!({"e": {"A": 2, "B": 2, "C": 2, "D": 2, "E": 2, "F": 2, "G": 2}});
-        assert!(describe(&many_old, &many_new).unwrap().ends_with("e.E: 1 -> 2, and 2 more"));
+        assert!(
+            describe(&many_old, &many_new)
+                .unwrap()
+                .ends_with("e.E: 1 -> 2, and 2 more")
+        );
         assert_eq!(describe(&old, &old), None);
     }
 
@@ -169,7 +173,10 @@ mod tests {
     fn long_values_are_shortened() {
         let long = "x".repeat(100);
         let text = describe(&json!({}), &json!({ "command": long })).unwrap();
-        assert_eq!(text.chars().count(), "command: (none) -> ".len() + MAX_VALUE_CHARS);
+        assert_eq!(
+            text.chars().count(),
+            "command: (none) -> ".len() + MAX_VALUE_CHARS
+        );
         assert!(text.ends_with('…'));
     }
 }

@@ -7,8 +7,10 @@
 //! earlier ops, which keeps the plan acyclic by construction.
 //!
 //! Cost is linear in services + containers + edges: observed containers are grouped
-//! by service once, and each service's config is hashed once.
+//! by service once, and a service's config is hashed once, and only when it has
+//! containers to compare with (hashing is the most expensive step).
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
@@ -47,7 +49,11 @@ fn fixed_name(service: &Service) -> Option<&str> {
 }
 
 /// Plans the operations that take `observed` to what `project` describes.
-pub fn diff(project: &Project, observed: &Observed, opts: &DiffOptions) -> Result<Plan, PlannerError> {
+pub fn diff(
+    project: &Project,
+    observed: &Observed,
+    opts: &DiffOptions,
+) -> Result<Plan, PlannerError> {
     if opts.force_recreate && opts.no_recreate {
         return Err(PlannerError::ConflictingOptions);
     }
@@ -75,12 +81,19 @@ struct ContainerIndex<'a> {
 impl<'a> ContainerIndex<'a> {
     fn new(project: &str, containers: &'a [ObservedContainer]) -> ContainerIndex<'a> {
         let mut by_service: HashMap<&str, Vec<&ObservedContainer>> = HashMap::new();
-        for c in containers.iter().filter(|c| c.project == project && !c.oneoff) {
+        for c in containers
+            .iter()
+            .filter(|c| c.project == project && !c.oneoff)
+        {
             by_service.entry(c.service.as_str()).or_default().push(c);
         }
         for group in by_service.values_mut() {
             group.sort_by(|a, b| {
-                (a.number, !a.status.is_alive(), &a.id).cmp(&(b.number, !b.status.is_alive(), &b.id))
+                (a.number, !a.status.is_alive(), &a.id).cmp(&(
+                    b.number,
+                    !b.status.is_alive(),
+                    &b.id,
+                ))
             });
         }
         ContainerIndex { by_service }
@@ -188,14 +201,11 @@ impl<'a> Planner<'a> {
     fn plan_networks(&mut self, graph: &DesiredGraph) {
         let present: HashSet<&str> = self.observed.networks.iter().map(String::as_str).collect();
         for key in used_keys(graph, |node| &node.networks) {
-            let Some(net) = self.project.networks.get(key) else { continue };
-            if net.external {
+            let Some(net) = self.project.networks.get(key) else {
                 continue;
-            }
-            if present.contains(net.name.as_str()) {
-                self.unchanged.push(net.name.clone());
-            } else {
-                let id = self.push(resource_op(Action::Create, ResourceKind::Network, &net.name, "not found"));
+            };
+            let kind = ResourceKind::Network;
+            if let Some(id) = self.ensure(kind, &net.name, net.external, &present) {
                 self.network_ops.insert(key.to_string(), id);
             }
         }
@@ -204,17 +214,33 @@ impl<'a> Planner<'a> {
     fn plan_volumes(&mut self, graph: &DesiredGraph) {
         let present: HashSet<&str> = self.observed.volumes.iter().map(String::as_str).collect();
         for key in used_keys(graph, |node| &node.volumes) {
-            let Some(vol) = self.project.volumes.get(key) else { continue };
-            if vol.external {
+            let Some(vol) = self.project.volumes.get(key) else {
                 continue;
-            }
-            if present.contains(vol.name.as_str()) {
-                self.unchanged.push(vol.name.clone());
-            } else {
-                let id = self.push(resource_op(Action::Create, ResourceKind::Volume, &vol.name, "not found"));
+            };
+            let kind = ResourceKind::Volume;
+            if let Some(id) = self.ensure(kind, &vol.name, vol.external, &present) {
                 self.volume_ops.insert(key.to_string(), id);
             }
         }
+    }
+
+    /// A create op for a missing network or volume. External ones are the user's
+    /// to provide, so they get no op (and are not counted as unchanged either).
+    fn ensure(
+        &mut self,
+        kind: ResourceKind,
+        name: &str,
+        external: bool,
+        present: &HashSet<&str>,
+    ) -> Option<usize> {
+        if external {
+            return None;
+        }
+        if present.contains(name) {
+            self.unchanged.push(name.to_string());
+            return None;
+        }
+        Some(self.push(resource_op(Action::Create, kind, name, "not found")))
     }
 
     /// One pull per missing image reference, shared by every service using it. An
@@ -231,7 +257,12 @@ impl<'a> Planner<'a> {
             if self.observed.images.contains_key(image) {
                 self.unchanged.push(image.to_string());
             } else if pullable {
-                let id = self.push(resource_op(Action::Pull, ResourceKind::Image, image, "image not present"));
+                let id = self.push(resource_op(
+                    Action::Pull,
+                    ResourceKind::Image,
+                    image,
+                    "image not present",
+                ));
                 self.image_ops.insert(image.to_string(), id);
             }
         }
@@ -246,25 +277,12 @@ impl<'a> Planner<'a> {
     ) -> Result<(), PlannerError> {
         let ctx = self.service_ctx(name, service, node, existing)?;
         let mut outcome = Outcome::default();
-        let mut by_number: BTreeMap<u32, &ObservedContainer> = BTreeMap::new();
-        let mut extra: Vec<(&ObservedContainer, String)> = Vec::new();
-        for &c in existing {
-            if c.number == 0 || c.number > ctx.replicas {
-                extra.push((c, format!("scale down to {}", ctx.replicas)));
-            } else if by_number.contains_key(&c.number) {
-                extra.push((c, format!("duplicate of replica {}", c.number)));
-            } else {
-                by_number.insert(c.number, c);
-            }
-        }
+        let (by_number, extra) = place_containers(existing, ctx.replicas);
         for number in 1..=ctx.replicas {
             self.plan_replica(&ctx, number, by_number.get(&number).copied(), &mut outcome);
         }
-        // Highest numbers go first, so an interrupted scale-down leaves a
-        // contiguous 1..n range behind.
-        extra.sort_by(|a, b| (b.0.number, &b.0.id).cmp(&(a.0.number, &a.0.id)));
         for (c, cause) in extra {
-            self.push(container_op(Action::Remove, &c.name, name, c.number, cause, Vec::new()));
+            self.push(Replica::of(c).op(Action::Remove, cause, Vec::new()));
         }
         self.outcomes.insert(name.to_string(), outcome);
         Ok(())
@@ -323,7 +341,9 @@ impl<'a> Planner<'a> {
         create.extend(node.image.iter().filter_map(|r| self.image_ops.get(r)));
         let mut start: Vec<usize> = Vec::new();
         for dep in &node.deps {
-            let Some(outcome) = self.outcomes.get(&dep.target) else { continue };
+            let Some(outcome) = self.outcomes.get(&dep.target) else {
+                continue;
+            };
             start.extend(&outcome.ready);
             if dep.source.needs_running_at_create() {
                 create.extend(&outcome.ready);
@@ -348,13 +368,19 @@ impl<'a> Planner<'a> {
         existing: Option<&ObservedContainer>,
         outcome: &mut Outcome,
     ) {
-        let name = container_name(&self.project.name, ctx.name, ctx.service, number);
+        let replica = Replica {
+            name: container_name(&self.project.name, ctx.name, ctx.service, number),
+            service: ctx.name,
+            number,
+        };
         let Some(current) = existing else {
-            let create = container_op(Action::Create, &name, ctx.name, number, ctx.create_cause.clone(), ctx.create_after.clone());
-            let create = self.push(create);
-            let mut after = ctx.start_after.clone();
-            after.push(create);
-            let start = self.push(container_op(Action::Start, &name, ctx.name, number, "start new container".into(), after));
+            let create = self.push(replica.op(
+                Action::Create,
+                ctx.create_cause.clone(),
+                ctx.create_after.clone(),
+            ));
+            let after = [ctx.start_after.as_slice(), &[create]].concat();
+            let start = self.push(replica.op(Action::Start, "start new container".into(), after));
             outcome.exists.push(create);
             outcome.ready.push(start);
             return;
@@ -362,12 +388,16 @@ impl<'a> Planner<'a> {
         match self.judge(current, ctx) {
             Verdict::Keep => self.unchanged.push(current.name.clone()),
             Verdict::Start => {
-                let op = container_op(Action::Start, &name, ctx.name, number, "container is not running".into(), ctx.start_after.clone());
+                let cause = "container is not running".to_string();
+                let op = replica.op(Action::Start, cause, ctx.start_after.clone());
                 outcome.ready.push(self.push(op));
             }
             Verdict::Recreate(cause) => {
-                let after = [ctx.create_after.as_slice(), ctx.start_after.as_slice()].concat();
-                let id = self.push(container_op(Action::Recreate, &name, ctx.name, number, cause, after));
+                // The replacement is created before the old container goes, so it
+                // needs everything a create needs, and it starts, so it also
+                // waits for its dependencies to be up.
+                let after = [ctx.create_after.as_slice(), &ctx.start_after].concat();
+                let id = self.push(replica.op(Action::Recreate, cause, after));
                 outcome.ready.push(id);
                 outcome.exists.push(id);
                 outcome.recreated = true;
@@ -398,7 +428,11 @@ impl<'a> Planner<'a> {
             return Some(config_change_cause(current, hash));
         }
         if let (Some(image), Some(have)) = (ctx.image, current.image_id.as_deref())
-            && self.observed.images.get(image).is_some_and(|now| now != have)
+            && self
+                .observed
+                .images
+                .get(image)
+                .is_some_and(|now| now != have)
         {
             return Some(format!("image {image} changed"));
         }
@@ -411,15 +445,46 @@ impl<'a> Planner<'a> {
             self.orphans.push(c.name.clone());
             if self.opts.remove_orphans {
                 let cause = format!("orphan: service {} is not in the stack", c.service);
-                self.push(container_op(Action::Remove, &c.name, &c.service, c.number, cause, Vec::new()));
+                self.push(Replica::of(c).op(Action::Remove, cause, Vec::new()));
             }
         }
     }
 }
 
+type Placed<'c> = (
+    BTreeMap<u32, &'c ObservedContainer>,
+    Vec<(&'c ObservedContainer, String)>,
+);
+
+/// Matches a service's containers to replica numbers. Containers beyond the
+/// replica count, and all but the first container claiming a number (the index
+/// sorted alive ones first), are returned for removal with their cause, highest
+/// numbers first so an interrupted scale-down leaves a contiguous 1..n behind.
+fn place_containers<'c>(existing: &[&'c ObservedContainer], replicas: u32) -> Placed<'c> {
+    let mut placed = BTreeMap::new();
+    let mut extra = Vec::new();
+    for &c in existing {
+        if c.number == 0 || c.number > replicas {
+            extra.push((c, format!("scale down to {replicas}")));
+            continue;
+        }
+        match placed.entry(c.number) {
+            Entry::Vacant(slot) => {
+                slot.insert(c);
+            }
+            Entry::Occupied(_) => extra.push((c, format!("duplicate of replica {}", c.number))),
+        }
+    }
+    extra.sort_by(|a, b| (b.0.number, &b.0.id).cmp(&(a.0.number, &a.0.id)));
+    (placed, extra)
+}
+
 /// Keys of the resources used by at least one service that runs containers, in
 /// name order.
-fn used_keys<'g>(graph: &'g DesiredGraph, pick: impl Fn(&'g ServiceNode) -> &'g Vec<String>) -> BTreeSet<&'g str> {
+fn used_keys<'g>(
+    graph: &'g DesiredGraph,
+    pick: impl Fn(&'g ServiceNode) -> &'g Vec<String>,
+) -> BTreeSet<&'g str> {
     graph
         .services()
         .values()
@@ -480,16 +545,33 @@ fn resource_op(action: Action, kind: ResourceKind, name: &str, cause: &str) -> O
     }
 }
 
-fn container_op(action: Action, name: &str, service: &str, number: u32, cause: String, after: Vec<usize>) -> Op {
-    Op {
-        id: 0,
-        action,
-        kind: ResourceKind::Container,
-        name: name.to_string(),
-        service: Some(service.to_string()),
-        number: Some(number),
-        cause,
-        after,
+/// The container an op is about.
+struct Replica<'r> {
+    name: String,
+    service: &'r str,
+    number: u32,
+}
+
+impl<'r> Replica<'r> {
+    fn of(container: &'r ObservedContainer) -> Replica<'r> {
+        Replica {
+            name: container.name.clone(),
+            service: &container.service,
+            number: container.number,
+        }
+    }
+
+    fn op(&self, action: Action, cause: String, after: Vec<usize>) -> Op {
+        Op {
+            id: 0,
+            action,
+            kind: ResourceKind::Container,
+            name: self.name.clone(),
+            service: Some(self.service.to_string()),
+            number: Some(self.number),
+            cause,
+            after,
+        }
     }
 }
 

@@ -58,7 +58,10 @@ impl DepSource {
     /// Joining another container's namespaces needs that container running when
     /// this one is created, not merely when it starts.
     pub fn needs_running_at_create(self) -> bool {
-        matches!(self, DepSource::NetworkMode | DepSource::Ipc | DepSource::Pid)
+        matches!(
+            self,
+            DepSource::NetworkMode | DepSource::Ipc | DepSource::Pid
+        )
     }
 
     /// `volumes_from` copies mounts at create time, so the source must exist.
@@ -177,15 +180,19 @@ impl DesiredGraph {
         self.transitive_dependents(service, |dep| dep.restart)
     }
 
-    fn transitive_dependents(&self, service: &str, follow: impl Fn(&ServiceDep) -> bool) -> Vec<String> {
+    fn transitive_dependents(
+        &self,
+        service: &str,
+        follow: impl Fn(&ServiceDep) -> bool,
+    ) -> Vec<String> {
         let mut seen = BTreeSet::new();
         let mut queue = VecDeque::from([service.to_string()]);
         while let Some(current) = queue.pop_front() {
             for dependent in self.dependents.get(&current).into_iter().flatten() {
-                let followed = self.services[dependent]
-                    .deps
-                    .iter()
-                    .any(|d| d.target == current && follow(d));
+                let followed = self
+                    .services
+                    .get(dependent)
+                    .is_some_and(|node| node.deps.iter().any(|d| d.target == current && follow(d)));
                 if followed && seen.insert(dependent.clone()) {
                     queue.push_back(dependent.clone());
                 }
@@ -244,7 +251,11 @@ fn is_pullable(svc: &Service) -> bool {
 
 /// The explicit `depends_on` entries plus the implicit dependencies compose also
 /// derives from links, volumes_from and shared namespaces. One entry per target.
-fn collect_deps(project: &Project, name: &str, svc: &Service) -> Result<Vec<ServiceDep>, PlannerError> {
+fn collect_deps(
+    project: &Project,
+    name: &str,
+    svc: &Service,
+) -> Result<Vec<ServiceDep>, PlannerError> {
     let mut deps: Vec<ServiceDep> = Vec::new();
     for (target, dep) in &svc.depends_on {
         // An optional dependency on a service that is not part of this run (for
@@ -396,7 +407,9 @@ fn direct_dependents(services: &BTreeMap<String, ServiceNode>) -> BTreeMap<Strin
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, node) in services {
         for dep in &node.deps {
-            out.entry(dep.target.clone()).or_default().push(name.clone());
+            out.entry(dep.target.clone())
+                .or_default()
+                .push(name.clone());
         }
     }
     out
@@ -414,13 +427,28 @@ fn build_petgraph(services: &BTreeMap<String, ServiceNode>) -> Built {
         for number in 1..=svc.replicas {
             let replica = node(&mut graph, replica_node(name, number));
             let mut uses: Vec<(Node, Edge)> = Vec::new();
-            uses.extend(svc.networks.iter().map(|k| (Node::Network(k.clone()), Edge::Network)));
-            uses.extend(svc.volumes.iter().map(|k| (Node::Volume(k.clone()), Edge::Volume)));
-            uses.extend(svc.image.iter().map(|r| (Node::Image(r.clone()), Edge::Image)));
+            uses.extend(
+                svc.networks
+                    .iter()
+                    .map(|k| (Node::Network(k.clone()), Edge::Network)),
+            );
+            uses.extend(
+                svc.volumes
+                    .iter()
+                    .map(|k| (Node::Volume(k.clone()), Edge::Volume)),
+            );
+            uses.extend(
+                svc.image
+                    .iter()
+                    .map(|r| (Node::Image(r.clone()), Edge::Image)),
+            );
             for dep in &svc.deps {
                 let count = services.get(&dep.target).map_or(0, |t| t.replicas);
                 for other in 1..=count {
-                    uses.push((replica_node(&dep.target, other), Edge::Dependency(dep.clone())));
+                    uses.push((
+                        replica_node(&dep.target, other),
+                        Edge::Dependency(dep.clone()),
+                    ));
                 }
             }
             for (target, edge) in uses {
@@ -511,12 +539,19 @@ mod tests {
             .service("vpn", service("vpn:1"))
             .build();
         let graph = DesiredGraph::new(&project).unwrap();
-        let deps: Vec<(&str, DepSource, bool)> = graph.service("app").unwrap().deps.iter()
+        let deps: Vec<(&str, DepSource, bool)> = graph
+            .service("app")
+            .unwrap()
+            .deps
+            .iter()
             .map(|d| (d.target.as_str(), d.source, d.restart))
             .collect();
         assert_eq!(
             deps,
-            [("data", DepSource::VolumesFrom, false), ("vpn", DepSource::NetworkMode, true)]
+            [
+                ("data", DepSource::VolumesFrom, false),
+                ("vpn", DepSource::NetworkMode, true)
+            ]
         );
     }
 

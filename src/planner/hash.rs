@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::spec::model::{Project, Service};
 
 /// Prefix of every hash value. Bump it whenever the canonical form changes (a key
-/// added to [`IGNORED_KEYS`], a different serialization), so that hashes written by
+/// added to `IGNORED_KEYS`, a different serialization), so that hashes written by
 /// an older berth are recognizably different rather than silently comparable.
 pub const HASH_VERSION: &str = "v1";
 
@@ -41,7 +41,10 @@ pub fn service_hash(project: &Project, service: &str) -> Option<ConfigHash> {
 /// which the model does not have, but the error is passed on rather than hidden.
 pub fn hash_service(service: &Service) -> Result<ConfigHash, serde_json::Error> {
     let canonical = canonical_service(service)?;
-    let value = format!("{HASH_VERSION}:{}", sha256_hex(&canonical_bytes(&canonical)));
+    let value = format!(
+        "{HASH_VERSION}:{}",
+        sha256_hex(&canonical_bytes(&canonical))
+    );
     Ok(ConfigHash { value, canonical })
 }
 
@@ -99,9 +102,13 @@ pub(crate) fn canonical_bytes(value: &Value) -> Vec<u8> {
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for byte in digest.iter() {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lowercase hex of a digest.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
         out.push(char::from(HEX[usize::from(byte >> 4)]));
         out.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
@@ -114,7 +121,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 mod tests {
     use super::*;
     use crate::planner::testutil::{ProjectBuilder, service};
-    use crate::spec::model::{Condition, Deploy, Dependency};
+    use crate::spec::model::{Condition, Dependency, Deploy};
 
     fn web() -> Service {
         let mut svc = service("nginx:1.27");
@@ -129,7 +136,10 @@ mod tests {
         let hash = service_hash(&project, "web").unwrap();
         let hex = hash.value.strip_prefix("v1:").unwrap();
         assert_eq!(hex.len(), 64);
-        assert!(hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            hex.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert!(service_hash(&project, "missing").is_none());
     }
 

@@ -1,7 +1,7 @@
 //! Planner: desired graph, observed state, diff into a Plan.
 //!
 //! The flow is `Project` -> [`DesiredGraph`] (what should exist and in which order)
-//! -> [`diff`] against an [`Observed`] snapshot of the runtime -> [`Plan`], a DAG of
+//! -> [`diff()`] against an [`Observed`] snapshot of the runtime -> [`Plan`], a DAG of
 //! operations that each carry the reason they are needed. The planner never touches
 //! the runtime itself: the runtime fills [`Observed`], an executor runs the [`Plan`].
 
@@ -9,6 +9,7 @@ mod changes;
 pub mod diff;
 pub mod graph;
 pub mod hash;
+pub mod observe;
 pub mod observed;
 pub mod plan;
 pub mod render;
@@ -37,7 +38,9 @@ pub enum PlannerError {
         via: DepSource,
     },
 
-    #[error("service {service:?} uses {kind} {key:?}, which is not declared at the top level of the project")]
+    #[error(
+        "service {service:?} uses {kind} {key:?}, which is not declared at the top level of the project"
+    )]
     UnknownResource {
         service: String,
         kind: &'static str,
@@ -60,6 +63,9 @@ pub enum PlannerError {
     #[error("--force-recreate and --no-recreate cannot be used together")]
     ConflictingOptions,
 
+    #[error("cannot read the runtime state: {message}")]
+    Observe { message: String },
+
     #[error("cannot compute the configuration of service {service:?}: {source}")]
     Serialize {
         service: String,
@@ -67,7 +73,9 @@ pub enum PlannerError {
         source: serde_json::Error,
     },
 
-    #[error("saved plan has format version {found}, this berth reads version {expected}; run `berth plan` again")]
+    #[error(
+        "saved plan has format version {found}, this berth reads version {expected}; run `berth plan` again"
+    )]
     PlanVersion { found: u32, expected: u32 },
 
     #[error(

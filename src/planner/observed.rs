@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::hash::{ConfigHash, canonical_bytes, sha256_hex, sort_keys};
+use sha2::{Digest, Sha256};
+
+use super::hash::{ConfigHash, canonical_bytes, hex};
 
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
 pub const LABEL_SERVICE: &str = "com.docker.compose.service";
@@ -75,17 +77,53 @@ impl Observed {
     /// A digest of the whole snapshot, independent of the order the runtime listed
     /// things in. A saved plan records it so applying it later can refuse to run
     /// against a state that has moved on.
+    ///
+    /// The JSON is streamed into the hasher rather than built as a `Value`, since
+    /// this runs on every plan: struct fields come out in declaration order and
+    /// maps sorted, which is deterministic for a given berth version.
     pub fn fingerprint(&self) -> String {
-        let mut sorted = self.clone();
-        sorted.containers.sort_by(|a, b| a.id.cmp(&b.id));
-        sorted.networks.sort();
-        sorted.networks.dedup();
-        sorted.volumes.sort();
-        sorted.volumes.dedup();
-        // Serializing plain structs of strings and numbers into a Value cannot fail.
-        let mut value = serde_json::to_value(&sorted).unwrap_or_default();
-        sort_keys(&mut value);
-        format!("sha256:{}", sha256_hex(&canonical_bytes(&value)))
+        let mut containers: Vec<&ObservedContainer> = self.containers.iter().collect();
+        containers.sort_by(|a, b| a.id.cmp(&b.id));
+        let view = FingerprintView {
+            containers,
+            networks: sorted_unique(&self.networks),
+            volumes: sorted_unique(&self.volumes),
+            images: &self.images,
+        };
+        let mut hasher = HashWriter(Sha256::new());
+        // Writing plain structs into a hasher has no failure path: no I/O errors,
+        // no non-string map keys.
+        let _ = serde_json::to_writer(&mut hasher, &view);
+        format!("sha256:{}", hex(&hasher.0.finalize()))
+    }
+}
+
+#[derive(Serialize)]
+struct FingerprintView<'a> {
+    containers: Vec<&'a ObservedContainer>,
+    networks: Vec<&'a str>,
+    volumes: Vec<&'a str>,
+    images: &'a BTreeMap<String, String>,
+}
+
+fn sorted_unique(names: &[String]) -> Vec<&str> {
+    let mut out: Vec<&str> = names.iter().map(String::as_str).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Feeds serialized bytes straight into a digest.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -102,7 +140,10 @@ pub fn container_labels(
         (LABEL_SERVICE, service.to_string()),
         (LABEL_CONTAINER_NUMBER, number.to_string()),
         (LABEL_CONFIG_HASH, hash.value.clone()),
-        (LABEL_ONEOFF, if oneoff { "True" } else { "False" }.to_string()),
+        (
+            LABEL_ONEOFF,
+            if oneoff { "True" } else { "False" }.to_string(),
+        ),
         (
             LABEL_CANONICAL_CONFIG,
             String::from_utf8_lossy(&canonical_bytes(&hash.canonical)).into_owned(),
@@ -156,8 +197,8 @@ mod tests {
     fn labels_round_trip() {
         let hash = hash_service(&service("busybox:1")).unwrap();
         let labels = container_labels("demo", "web", 2, &hash, false);
-        let back = from_labels("abc", "demo-web-2", &labels, ContainerStatus::Running, None)
-            .unwrap();
+        let back =
+            from_labels("abc", "demo-web-2", &labels, ContainerStatus::Running, None).unwrap();
         assert_eq!(back.project, "demo");
         assert_eq!(back.service, "web");
         assert_eq!(back.number, 2);

@@ -186,7 +186,10 @@ mod tests {
             op(3, Action::Remove, "c", vec![]),
         ]);
         let sum = p.summary();
-        assert_eq!((sum.create, sum.start, sum.remove, sum.unchanged), (1, 1, 1, 1));
+        assert_eq!(
+            (sum.create, sum.start, sum.remove, sum.unchanged),
+            (1, 1, 1, 1)
+        );
         assert!(p.has_changes());
         assert!(!plan(vec![]).has_changes());
     }
@@ -208,7 +211,10 @@ mod tests {
             networks: vec!["demo_default".into()],
             ..Observed::default()
         };
-        assert!(matches!(p.ensure_current(&moved), Err(PlannerError::StalePlan { .. })));
+        assert!(matches!(
+            p.ensure_current(&moved),
+            Err(PlannerError::StalePlan { .. })
+        ));
         let mut old = p.clone();
         old.version = 0;
         assert!(matches!(

@@ -30,7 +30,11 @@ pub fn render(plan: &Plan) -> String {
         return out;
     }
     let _ = writeln!(out, "Plan for project {:?}:", plan.project);
-    let name_width = shown.iter().map(|op| op.name.chars().count()).max().unwrap_or(0);
+    let name_width = shown
+        .iter()
+        .map(|op| op.name.chars().count())
+        .max()
+        .unwrap_or(0);
     for op in &shown {
         let _ = writeln!(
             out,

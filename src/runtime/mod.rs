@@ -1,1 +1,4 @@
-//! The container runtime. Knows nothing of stack files.
+//! The container runtime. Knows nothing of stack files: it takes container,
+//! network and volume configs.
+
+pub mod container;

@@ -1,4 +1,5 @@
 //! Shared fixture builders for the integration tests.
 #![allow(dead_code)] // each test binary uses its own part of the support code
 
+pub mod cli;
 pub mod corpus;

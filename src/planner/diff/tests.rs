@@ -7,7 +7,10 @@ fn plan(project: &Project, observed: &Observed, opts: &DiffOptions) -> Plan {
     let plan = diff(project, observed, opts).unwrap();
     for (i, op) in plan.ops.iter().enumerate() {
         assert_eq!(op.id, i);
-        assert!(op.after.iter().all(|&a| a < i), "op {i} waits on a later op: {op:?}");
+        assert!(
+            op.after.iter().all(|&a| a < i),
+            "op {i} waits on a later op: {op:?}"
+        );
     }
     plan
 }
@@ -73,7 +76,15 @@ fn converged_state_needs_no_ops() {
     assert!(!plan.has_changes(), "{:#?}", plan.ops);
     assert_eq!(
         plan.unchanged,
-        ["demo_default", "demo_data", "nginx:1", "postgres:16", "demo-db-1", "demo-web-1", "demo-web-2"]
+        [
+            "demo_default",
+            "demo_data",
+            "nginx:1",
+            "postgres:16",
+            "demo-db-1",
+            "demo-web-1",
+            "demo-web-2"
+        ]
     );
     assert!(plan.orphans.is_empty());
 }
@@ -82,7 +93,10 @@ fn converged_state_needs_no_ops() {
 fn new_service_creates_everything_it_needs() {
     let mut web = service("nginx:1");
     web.volumes.push(mount("data", "/data"));
-    let project = ProjectBuilder::new("demo").volume("data").service("web", web).build();
+    let project = ProjectBuilder::new("demo")
+        .volume("data")
+        .service("web", web)
+        .build();
     let plan = plan_default(&project, &Observed::default());
     assert_eq!(
         lines(&plan),
@@ -125,7 +139,11 @@ fn changed_port_names_the_field() {
     let plan = plan_default(&after, &converged(&before));
     assert_eq!(
         lines(&plan),
-        [(Action::Recreate, "demo-web-1", r#"ports[0].published: "8080" -> "8081""#)]
+        [(
+            Action::Recreate,
+            "demo-web-1",
+            r#"ports[0].published: "8080" -> "8081""#
+        )]
     );
 }
 
@@ -138,7 +156,11 @@ fn changed_image_is_pulled_then_recreated() {
         lines(&plan),
         [
             (Action::Pull, "busybox:2", "image not present"),
-            (Action::Recreate, "demo-web-1", r#"image: "busybox:1" -> "busybox:2""#),
+            (
+                Action::Recreate,
+                "demo-web-1",
+                r#"image: "busybox:1" -> "busybox:2""#
+            ),
         ]
     );
     assert_eq!(plan.ops[1].after, [0]);
@@ -150,21 +172,31 @@ fn unknown_old_config_shows_both_hashes() {
     let after = single("web", service("busybox:2"));
     let mut observed = converged(&before);
     observed.containers[0].canonical = None;
-    observed.images.insert("busybox:2".into(), image_id("busybox:2"));
+    observed
+        .images
+        .insert("busybox:2".into(), image_id("busybox:2"));
     let plan = plan_default(&after, &observed);
     let old = &observed.containers[0].config_hash;
     let new = hash_service(&after.services["web"]).unwrap().value;
     let expected = format!("config changed (hash {}… -> {}…)", &old[..11], &new[..11]);
-    assert_eq!(lines(&plan), [(Action::Recreate, "demo-web-1", expected.as_str())]);
+    assert_eq!(
+        lines(&plan),
+        [(Action::Recreate, "demo-web-1", expected.as_str())]
+    );
 }
 
 #[test]
 fn new_image_behind_the_same_tag_recreates() {
     let project = single("web", service("busybox:1"));
     let mut observed = converged(&project);
-    observed.images.insert("busybox:1".into(), "sha256:newer".into());
+    observed
+        .images
+        .insert("busybox:1".into(), "sha256:newer".into());
     let plan = plan_default(&project, &observed);
-    assert_eq!(lines(&plan), [(Action::Recreate, "demo-web-1", "image busybox:1 changed")]);
+    assert_eq!(
+        lines(&plan),
+        [(Action::Recreate, "demo-web-1", "image busybox:1 changed")]
+    );
 }
 
 #[test]
@@ -184,7 +216,10 @@ fn scale_up_adds_the_missing_numbers() {
             (Action::Start, "demo-web-3", "start new container"),
         ]
     );
-    assert_eq!(plan.unchanged.last().map(String::as_str), Some("demo-web-2"));
+    assert_eq!(
+        plan.unchanged.last().map(String::as_str),
+        Some("demo-web-2")
+    );
 }
 
 #[test]
@@ -205,6 +240,23 @@ fn scale_down_removes_the_highest_numbers_first() {
             (Action::Remove, "demo-web-3", "scale down to 2"),
         ]
     );
+}
+
+#[test]
+fn duplicate_replica_numbers_keep_the_running_one() {
+    let project = single("web", service("nginx:1"));
+    let mut observed = converged(&project);
+    let mut copy = observed.containers[0].clone();
+    copy.id = "aaa-stopped-copy".into();
+    copy.name = "demo-web-1-copy".into();
+    copy.status = ContainerStatus::Exited { code: 0 };
+    observed.containers.insert(0, copy);
+    let plan = plan_default(&project, &observed);
+    assert_eq!(
+        lines(&plan),
+        [(Action::Remove, "demo-web-1-copy", "duplicate of replica 1")]
+    );
+    assert!(plan.unchanged.contains(&"demo-web-1".to_string()));
 }
 
 #[test]
@@ -243,7 +295,11 @@ fn orphans_are_reported_and_removed_on_request() {
     assert_eq!(removed.orphans, ["demo-old-1"]);
     assert_eq!(
         lines(&removed),
-        [(Action::Remove, "demo-old-1", "orphan: service old is not in the stack")]
+        [(
+            Action::Remove,
+            "demo-old-1",
+            "orphan: service old is not in the stack"
+        )]
     );
 }
 
@@ -280,14 +336,24 @@ fn recreated_dependency_recreates_restart_dependents_transitively() {
     let before = db_and_web("postgres:15", true);
     let after = db_and_web("postgres:16", true);
     let mut observed = converged(&before);
-    observed.images.insert("postgres:16".into(), image_id("postgres:16"));
+    observed
+        .images
+        .insert("postgres:16".into(), image_id("postgres:16"));
     let plan = plan_default(&after, &observed);
     assert_eq!(
         lines(&plan),
         [
-            (Action::Recreate, "demo-db-1", r#"image: "postgres:15" -> "postgres:16""#),
+            (
+                Action::Recreate,
+                "demo-db-1",
+                r#"image: "postgres:15" -> "postgres:16""#
+            ),
             (Action::Recreate, "demo-web-1", "dependency db recreated"),
-            (Action::Recreate, "demo-worker-1", "dependency web recreated"),
+            (
+                Action::Recreate,
+                "demo-worker-1",
+                "dependency web recreated"
+            ),
         ]
     );
     assert_eq!(plan.ops[1].after, [0]);
@@ -299,7 +365,9 @@ fn recreated_dependency_without_restart_leaves_dependents_alone() {
     let before = db_and_web("postgres:15", false);
     let after = db_and_web("postgres:16", false);
     let mut observed = converged(&before);
-    observed.images.insert("postgres:16".into(), image_id("postgres:16"));
+    observed
+        .images
+        .insert("postgres:16".into(), image_id("postgres:16"));
     let plan = plan_default(&after, &observed);
     assert_eq!(plan.ops.len(), 1);
     assert_eq!(plan.ops[0].name, "demo-db-1");
@@ -314,7 +382,10 @@ fn oneshot_that_succeeded_stays_but_a_failed_one_is_started() {
 
     observed.containers[0].status = ContainerStatus::Exited { code: 1 };
     let plan = plan_default(&project, &observed);
-    assert_eq!(lines(&plan), [(Action::Start, "demo-migrate-1", "container is not running")]);
+    assert_eq!(
+        lines(&plan),
+        [(Action::Start, "demo-migrate-1", "container is not running")]
+    );
 }
 
 #[test]
@@ -325,7 +396,10 @@ fn long_running_service_that_exited_is_started() {
     let mut observed = converged(&project);
     observed.containers[0].status = ContainerStatus::Exited { code: 0 };
     let plan = plan_default(&project, &observed);
-    assert_eq!(lines(&plan), [(Action::Start, "demo-web-1", "container is not running")]);
+    assert_eq!(
+        lines(&plan),
+        [(Action::Start, "demo-web-1", "container is not running")]
+    );
     observed.containers[0].status = ContainerStatus::Created;
     assert_eq!(plan_default(&project, &observed).ops.len(), 1);
 }
@@ -367,7 +441,11 @@ fn vpn_project(vpn_image: &str) -> Project {
 fn shared_network_namespace_waits_for_the_owner_to_run() {
     let plan = plan_default(&vpn_project("vpn:1"), &Observed::default());
     let vpn_start = find(&plan, Action::Start, "demo-vpn-1").id;
-    assert!(find(&plan, Action::Create, "demo-app-1").after.contains(&vpn_start));
+    assert!(
+        find(&plan, Action::Create, "demo-app-1")
+            .after
+            .contains(&vpn_start)
+    );
 }
 
 #[test]
@@ -380,7 +458,11 @@ fn recreating_a_namespace_owner_recreates_its_guests() {
     assert_eq!(
         lines(&plan),
         [
-            (Action::Recreate, "demo-vpn-1", r#"image: "vpn:1" -> "vpn:2""#),
+            (
+                Action::Recreate,
+                "demo-vpn-1",
+                r#"image: "vpn:1" -> "vpn:2""#
+            ),
             (Action::Recreate, "demo-app-1", "dependency vpn recreated"),
         ]
     );
@@ -398,7 +480,10 @@ fn force_recreate_and_no_recreate() {
         ..DiffOptions::default()
     };
     let forced = plan(&before, &observed, &force);
-    assert_eq!(lines(&forced), [(Action::Recreate, "demo-web-1", "--force-recreate")]);
+    assert_eq!(
+        lines(&forced),
+        [(Action::Recreate, "demo-web-1", "--force-recreate")]
+    );
 
     let keep = DiffOptions {
         no_recreate: true,
@@ -411,7 +496,10 @@ fn force_recreate_and_no_recreate() {
         no_recreate: true,
         ..DiffOptions::default()
     };
-    assert!(matches!(diff(&after, &observed, &both), Err(PlannerError::ConflictingOptions)));
+    assert!(matches!(
+        diff(&after, &observed, &both),
+        Err(PlannerError::ConflictingOptions)
+    ));
 }
 
 #[test]
@@ -423,8 +511,16 @@ fn container_name_is_used_and_refused_with_replicas() {
     assert_eq!(plan.unchanged.last().map(String::as_str), Some("pg"));
 
     db.deploy = replicas(2);
-    let err = diff(&single("db", db), &Observed::default(), &DiffOptions::default()).unwrap_err();
-    assert!(matches!(err, PlannerError::ContainerNameWithReplicas { replicas: 2, .. }));
+    let err = diff(
+        &single("db", db),
+        &Observed::default(),
+        &DiffOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        PlannerError::ContainerNameWithReplicas { replicas: 2, .. }
+    ));
 }
 
 #[test]
@@ -433,7 +529,10 @@ fn cycle_reaches_the_caller() {
     a.depends_on.insert("b".into(), depends(false));
     let mut b = service("b:1");
     b.depends_on.insert("a".into(), depends(false));
-    let project = ProjectBuilder::new("demo").service("a", a).service("b", b).build();
+    let project = ProjectBuilder::new("demo")
+        .service("a", a)
+        .service("b", b)
+        .build();
     let err = diff(&project, &Observed::default(), &DiffOptions::default()).unwrap_err();
     assert_eq!(err.to_string(), "dependency cycle detected: a -> b -> a");
 }
@@ -442,11 +541,15 @@ fn cycle_reaches_the_caller() {
 /// (well under 20 ms in release) is checked by hand; this guards the op counts.
 #[test]
 fn thousand_services_against_an_empty_state() {
-    let mut builder = ProjectBuilder::new("big").network("back").volume("v0").volume("v1");
+    let mut builder = ProjectBuilder::new("big")
+        .network("back")
+        .volume("v0")
+        .volume("v1");
     for i in 0..1000 {
         let mut svc = service(&format!("img{}:1", i % 7));
         if i % 10 != 0 {
-            svc.depends_on.insert(format!("s{:04}", i - 1), depends(i % 2 == 0));
+            svc.depends_on
+                .insert(format!("s{:04}", i - 1), depends(i % 2 == 0));
         }
         if i % 3 == 0 {
             svc.networks.insert("back".into(), None);

@@ -1,0 +1,36 @@
+//! Reads the observed state of one project from the runtime's records.
+
+use std::path::Path;
+
+use super::PlannerError;
+use super::observed::{ContainerStatus, LABEL_PROJECT, Observed, from_labels};
+use crate::runtime::container::record::{self, ContainerState, Status};
+
+pub fn observe(root: &Path, project: &str) -> Result<Observed, PlannerError> {
+    let containers = record::list(root).map_err(|e| PlannerError::Observe {
+        message: e.to_string(),
+    })?;
+    let mut observed = Observed::default();
+    for (rec, state) in containers {
+        if rec.config.labels.get(LABEL_PROJECT).map(String::as_str) != Some(project) {
+            continue;
+        }
+        let image_id = Some(rec.image_id.clone()).filter(|s| !s.is_empty());
+        if let Some(c) = from_labels(&rec.id, &rec.name, &rec.config.labels, status(&state), image_id) {
+            observed.containers.push(c);
+        }
+    }
+    Ok(observed)
+}
+
+fn status(state: &ContainerState) -> ContainerStatus {
+    match state.status {
+        Status::Created => ContainerStatus::Created,
+        Status::Running => ContainerStatus::Running,
+        Status::Paused => ContainerStatus::Paused,
+        Status::Restarting => ContainerStatus::Restarting,
+        Status::Removing | Status::Exited | Status::Dead => ContainerStatus::Exited {
+            code: state.exit_code,
+        },
+    }
+}
