@@ -24,14 +24,22 @@ fn config_prints_the_normalized_stack() -> Result<(), Box<dyn std::error::Error>
         "compose.yaml",
         "services:\n  web:\n    image: busybox\n    ports: ['8080:80']\n    environment: [A=1]\n",
     );
-    let run = berth(&dir.path().join("root"), dir.path(), &["config", "--format", "json"]);
+    let run = berth(
+        &dir.path().join("root"),
+        dir.path(),
+        &["config", "--format", "json"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout)?;
     let web = &json["services"]["web"];
     assert_eq!(web["ports"][0]["published"], "8080");
     assert_eq!(web["ports"][0]["target"], 80);
     assert_eq!(web["environment"]["A"], "1");
-    assert!(json["networks"]["default"]["name"].as_str().is_some_and(|n| n.ends_with("_default")));
+    assert!(
+        json["networks"]["default"]["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("_default"))
+    );
     Ok(())
 }
 
@@ -65,7 +73,12 @@ fn cycles_are_named() -> Result<(), Box<dyn std::error::Error>> {
     );
     let run = berth(&dir.path().join("root"), dir.path(), &["plan"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("dependency cycle detected: a -> b -> a"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("dependency cycle detected: a -> b -> a"),
+        "{}",
+        run.stderr
+    );
     Ok(())
 }
 
@@ -74,11 +87,26 @@ fn plan_exits_2_with_changes_and_saves_json() -> Result<(), Box<dyn std::error::
     let dir = tempfile::tempdir()?;
     let stack = repo().join("examples/stacks/web/compose.yaml");
     let out = dir.path().join("plan.json");
-    let args = ["plan", "-f", stack.to_str().unwrap_or(""), "-o", out.to_str().unwrap_or("")];
+    let args = [
+        "plan",
+        "-f",
+        stack.to_str().unwrap_or(""),
+        "-o",
+        out.to_str().unwrap_or(""),
+    ];
     let run = berth(&dir.path().join("root"), dir.path(), &args);
     assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stdout.contains("+ container web-demo-web-1"), "{}", run.stdout);
-    assert!(run.stdout.contains("Plan: 6 to create, 0 to recreate, 0 to remove"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("+ container web-demo-web-1"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Plan: 6 to create, 0 to recreate, 0 to remove"),
+        "{}",
+        run.stdout
+    );
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&out)?)?;
     assert_eq!(saved["project"], "web-demo");
     assert_eq!(saved["ops"].as_array().map(Vec::len), Some(9));
@@ -91,7 +119,12 @@ fn plan_exits_0_when_nothing_to_do() -> Result<(), Box<dyn std::error::Error>> {
     write(dir.path(), "compose.yaml", "name: empty\nservices: {}\n");
     let run = berth(&dir.path().join("root"), dir.path(), &["plan"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("No changes. Project \"empty\" is up to date"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("No changes. Project \"empty\" is up to date"),
+        "{}",
+        run.stdout
+    );
     Ok(())
 }
 
@@ -99,7 +132,13 @@ fn plan_exits_0_when_nothing_to_do() -> Result<(), Box<dyn std::error::Error>> {
 fn plan_json_lists_ops_with_causes() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let stack = repo().join("examples/stacks/migrate/compose.yaml");
-    let args = ["plan", "-f", stack.to_str().unwrap_or(""), "--format", "json"];
+    let args = [
+        "plan",
+        "-f",
+        stack.to_str().unwrap_or(""),
+        "--format",
+        "json",
+    ];
     let run = berth(&dir.path().join("root"), dir.path(), &args);
     assert_eq!(run.code, 2, "{}", run.stderr);
     let plan: serde_json::Value = serde_json::from_str(&run.stdout)?;
@@ -110,8 +149,18 @@ fn plan_json_lists_ops_with_causes() -> Result<(), Box<dyn std::error::Error>> {
         .filter_map(|op| op["name"].as_str())
         .collect();
     // Dependency order: the migration before the service that waits for it.
-    assert_eq!(creates, ["migrate-demo-migrate-1", "migrate-demo-api-1", "migrate-demo-api-2"]);
-    assert!(ops.iter().all(|op| op["cause"].as_str().is_some_and(|c| !c.is_empty())));
+    assert_eq!(
+        creates,
+        [
+            "migrate-demo-migrate-1",
+            "migrate-demo-api-1",
+            "migrate-demo-api-2"
+        ]
+    );
+    assert!(
+        ops.iter()
+            .all(|op| op["cause"].as_str().is_some_and(|c| !c.is_empty()))
+    );
     Ok(())
 }
 
@@ -126,7 +175,9 @@ fn multiple_files_profiles_and_project_name() -> Result<(), Box<dyn std::error::
     write(dir.path(), "b.yaml", "services:\n  web: {command: [c]}\n");
     write(dir.path(), ".env", "TAG=2\n");
     let root = dir.path().join("root");
-    let args = ["config", "-f", "a.yaml", "-f", "b.yaml", "-p", "myproj", "--format", "json"];
+    let args = [
+        "config", "-f", "a.yaml", "-f", "b.yaml", "-p", "myproj", "--format", "json",
+    ];
     let run = berth(&root, dir.path(), &args);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json: serde_json::Value = serde_json::from_str(&run.stdout)?;
@@ -134,7 +185,11 @@ fn multiple_files_profiles_and_project_name() -> Result<(), Box<dyn std::error::
     assert_eq!(json["services"]["web"]["image"], "busybox:2");
     assert_eq!(json["services"]["web"]["command"], serde_json::json!(["c"]));
     assert!(json["services"].get("debug").is_none());
-    let run = berth(&root, dir.path(), &["config", "-f", "a.yaml", "--profile", "dev", "--services"]);
+    let run = berth(
+        &root,
+        dir.path(),
+        &["config", "-f", "a.yaml", "--profile", "dev", "--services"],
+    );
     assert_eq!(run.stdout, "debug\nweb\n");
     Ok(())
 }
@@ -142,7 +197,11 @@ fn multiple_files_profiles_and_project_name() -> Result<(), Box<dyn std::error::
 #[test]
 fn config_hash_is_stable_and_versioned() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    write(dir.path(), "compose.yaml", "services:\n  web: {image: busybox}\n");
+    write(
+        dir.path(),
+        "compose.yaml",
+        "services:\n  web: {image: busybox}\n",
+    );
     let root = dir.path().join("root");
     let first = berth(&root, dir.path(), &["config", "--hash", "web"]);
     let second = berth(&root, dir.path(), &["config", "--hash", "*"]);

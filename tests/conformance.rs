@@ -32,7 +32,10 @@ const EXPECTED_FAILURES: &[(&str, &str)] = &[
         "compose-e2e-fixtures/wrong-composefile/compose.yaml",
         "compose.yaml:4:5: services.simple: unknown key `wrongField`",
     ),
-    ("compose-go-testdata/loader/testdata/empty.yaml", "empty stack file"),
+    (
+        "compose-go-testdata/loader/testdata/empty.yaml",
+        "empty stack file",
+    ),
     // A bodiless `nil:` service, valid only as an extends base.
     (
         "compose-go-testdata/loader/testdata/extends/base.yaml",
@@ -58,8 +61,14 @@ const EXPECTED_FAILURES: &[(&str, &str)] = &[
     ),
     // Env files these stacks require are not in the corpus (or, for
     // /doesnotexist/.env, are missing on purpose).
-    ("compose-e2e-fixtures/dotenv/raw.yaml", "cannot read env file"),
-    ("compose-e2e-fixtures/env_file/compose.yaml", "/doesnotexist/.env"),
+    (
+        "compose-e2e-fixtures/dotenv/raw.yaml",
+        "cannot read env file",
+    ),
+    (
+        "compose-e2e-fixtures/env_file/compose.yaml",
+        "/doesnotexist/.env",
+    ),
     (
         "compose-e2e-fixtures/environment/env-priority/compose-with-env-file.yaml",
         "cannot read env file",
@@ -92,7 +101,11 @@ fn relative(file: &Path) -> String {
 #[test]
 fn corpus_loads_or_fails_as_expected() {
     let files = stack_files();
-    assert!(files.len() > 150, "corpus not found or too small: {}", files.len());
+    assert!(
+        files.len() > 150,
+        "corpus not found or too small: {}",
+        files.len()
+    );
     let (mut loaded, mut failed_as_expected) = (0, 0);
     let mut wrong: Vec<String> = Vec::new();
     for file in &files {
@@ -124,7 +137,11 @@ fn required_variable_file_loads_when_set() -> Result<(), SpecError> {
     let mut opts = options(&file);
     opts.environ.insert("ID".into(), "42".into());
     let project = load(&opts)?;
-    let image = project.services.values().next().and_then(|s| s.image.clone());
+    let image = project
+        .services
+        .values()
+        .next()
+        .and_then(|s| s.image.clone());
     assert!(image.is_some_and(|i| i.contains("42")));
     Ok(())
 }
@@ -156,7 +173,8 @@ fn known_runtime_failures_still_load() -> Result<(), SpecError> {
 
 #[test]
 fn include_with_project_directory_resolves_there() -> Result<(), SpecError> {
-    let file = corpus_dir().join("compose-go-testdata/loader/testdata/include/project-directory.yaml");
+    let file =
+        corpus_dir().join("compose-go-testdata/loader/testdata/include/project-directory.yaml");
     let project = load(&options(&file))?;
     let svc = project.services.get("service");
     let env = svc.map(|s| s.environment.clone()).unwrap_or_default();
@@ -169,7 +187,10 @@ fn extends_reset_removes_the_command() -> Result<(), SpecError> {
     let file = corpus_dir().join("compose-go-testdata/loader/testdata/extends/reset.yaml");
     let project = load(&options(&file))?;
     let base = project.services.get("base");
-    assert_eq!(base.and_then(|s| s.image.clone()).as_deref(), Some("alpine:latest"));
+    assert_eq!(
+        base.and_then(|s| s.image.clone()).as_deref(),
+        Some("alpine:latest")
+    );
     assert_eq!(base.and_then(|s| s.command.clone()), None);
     Ok(())
 }

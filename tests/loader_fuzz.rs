@@ -20,11 +20,43 @@ fn options() -> LoadOptions {
 }
 
 const NASTY: &[&str] = &[
-    "80:abc", "8000-7000:80", "[::1]:80:80", "127.0.0.1::80/udp", "65536", "0", "-1",
-    "${", "${X:-${Y:?boom}}", "$$", "$", "${SET}", "~", "", ":", "::::", "a:b:c:d",
-    "/abs:/abs:ro,z", "./rel:/x", "1.5g", "12zz", "1m30s", "-5s", "on-failure:x",
-    "service:ghost", "container:x", "!reset", "null", "true", "0x10", "1e309",
-    "é日本😀", "\"quoted\"", "'single'", "CMD-SHELL", "NONE", "service_healthy",
+    "80:abc",
+    "8000-7000:80",
+    "[::1]:80:80",
+    "127.0.0.1::80/udp",
+    "65536",
+    "0",
+    "-1",
+    "${",
+    "${X:-${Y:?boom}}",
+    "$$",
+    "$",
+    "${SET}",
+    "~",
+    "",
+    ":",
+    "::::",
+    "a:b:c:d",
+    "/abs:/abs:ro,z",
+    "./rel:/x",
+    "1.5g",
+    "12zz",
+    "1m30s",
+    "-5s",
+    "on-failure:x",
+    "service:ghost",
+    "container:x",
+    "!reset",
+    "null",
+    "true",
+    "0x10",
+    "1e309",
+    "é日本😀",
+    "\"quoted\"",
+    "'single'",
+    "CMD-SHELL",
+    "NONE",
+    "service_healthy",
 ];
 
 fn scalar() -> impl Strategy<Value = String> {
@@ -55,7 +87,15 @@ fn key() -> impl Strategy<Value = String> {
         .iter()
         .chain(PASSTHROUGH_KEYS)
         .copied()
-        .chain(["target", "source", "condition", "test", "published", "x-any", "bogus"])
+        .chain([
+            "target",
+            "source",
+            "condition",
+            "test",
+            "published",
+            "x-any",
+            "bogus",
+        ])
         .collect();
     proptest::sample::select(all).prop_map(str::to_string)
 }
@@ -104,7 +144,9 @@ fn generated_documents_reach_normalization() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     let mut valid = 0;
     for _ in 0..200 {
-        let Ok(tree) = stack().new_tree(&mut runner) else { continue };
+        let Ok(tree) = stack().new_tree(&mut runner) else {
+            continue;
+        };
         if load_text(&tree.current(), &options()).is_ok() {
             valid += 1;
         }

@@ -28,12 +28,22 @@ fn service_keys_match_the_model() {
     let in_schema = property_names(&schema(), "service");
     let typed: BTreeSet<String> = TYPED_KEYS.iter().map(|s| s.to_string()).collect();
     let passthrough: BTreeSet<String> = PASSTHROUGH_KEYS.iter().map(|s| s.to_string()).collect();
-    assert!(typed.is_disjoint(&passthrough), "{:?}", typed.intersection(&passthrough));
+    assert!(
+        typed.is_disjoint(&passthrough),
+        "{:?}",
+        typed.intersection(&passthrough)
+    );
     let handled: BTreeSet<String> = typed.union(&passthrough).cloned().collect();
     let missing: Vec<_> = in_schema.difference(&handled).collect();
     let extra: Vec<_> = handled.difference(&in_schema).collect();
-    assert!(missing.is_empty(), "schema keys the loader does not handle: {missing:?}");
-    assert!(extra.is_empty(), "loader keys missing from the schema: {extra:?}");
+    assert!(
+        missing.is_empty(),
+        "schema keys the loader does not handle: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "loader keys missing from the schema: {extra:?}"
+    );
 }
 
 #[test]
@@ -51,7 +61,9 @@ fn model_fields_exist_in_the_schema() {
         .as_object()
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
-    for key in ["name", "include", "services", "networks", "volumes", "secrets", "configs"] {
+    for key in [
+        "name", "include", "services", "networks", "volumes", "secrets", "configs",
+    ] {
         assert!(top.contains(key), "top-level {key}");
     }
 }

@@ -69,7 +69,11 @@ pub fn run(args: &ConfigArgs) -> Result<i32, CliError> {
     } else if args.networks {
         Some(project.networks.keys().collect())
     } else if args.list_profiles {
-        let mut all: Vec<&String> = project.services.values().flat_map(|s| &s.profiles).collect();
+        let mut all: Vec<&String> = project
+            .services
+            .values()
+            .flat_map(|s| &s.profiles)
+            .collect();
         all.sort();
         all.dedup();
         Some(all)
@@ -83,8 +87,13 @@ pub fn run(args: &ConfigArgs) -> Result<i32, CliError> {
     }
     let json = project.to_json();
     let text = match args.format {
-        ConfigFormat::Json => format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default()),
-        ConfigFormat::Yaml => serde_norway::to_string(&json).map_err(|e| CliError::Usage(e.to_string()))?,
+        ConfigFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        ),
+        ConfigFormat::Yaml => {
+            serde_norway::to_string(&json).map_err(|e| CliError::Usage(e.to_string()))?
+        }
     };
     print(&text)?;
     Ok(0)

@@ -25,7 +25,12 @@ pub const EXIT_ENGINE: i32 = 125;
 )]
 pub struct Cli {
     /// Where berth keeps its state.
-    #[arg(long, global = true, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth"
+    )]
     pub root: PathBuf,
     /// How much berth logs to stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogLevel::Warn, env = "BERTH_LOG_LEVEL")]

@@ -75,7 +75,8 @@ pub fn run(args: &PlanArgs, root: &std::path::Path) -> Result<i32, CliError> {
     match args.format {
         TableFormat::Table => print(&planner::render(&plan))?,
         TableFormat::Json => {
-            let json = serde_json::to_string_pretty(&plan).map_err(|e| CliError::Usage(e.to_string()))?;
+            let json =
+                serde_json::to_string_pretty(&plan).map_err(|e| CliError::Usage(e.to_string()))?;
             print(&format!("{json}\n"))?;
         }
     }

@@ -27,7 +27,8 @@ pub struct StackArgs {
 
 impl StackArgs {
     pub fn load(&self) -> Result<Project, SpecError> {
-        let cwd = std::env::current_dir().map_err(|e| SpecError::io(std::path::Path::new("."), e))?;
+        let cwd =
+            std::env::current_dir().map_err(|e| SpecError::io(std::path::Path::new("."), e))?;
         let mut opts = LoadOptions::from_process(cwd);
         opts.files = self.files.clone();
         opts.project_name = self.project_name.clone();

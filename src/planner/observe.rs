@@ -16,7 +16,13 @@ pub fn observe(root: &Path, project: &str) -> Result<Observed, PlannerError> {
             continue;
         }
         let image_id = Some(rec.image_id.clone()).filter(|s| !s.is_empty());
-        if let Some(c) = from_labels(&rec.id, &rec.name, &rec.config.labels, status(&state), image_id) {
+        if let Some(c) = from_labels(
+            &rec.id,
+            &rec.name,
+            &rec.config.labels,
+            status(&state),
+            image_id,
+        ) {
             observed.containers.push(c);
         }
     }

@@ -33,7 +33,11 @@ impl Duration {
 
     /// Parses `1h2m3.5s`, `500ms`, `10s`, or a bare `0`.
     pub fn parse(text: &str) -> Result<Duration, String> {
-        let bad = || format!("invalid duration {text:?}: expected a number with a unit, like 30s, 1m30s or 500ms");
+        let bad = || {
+            format!(
+                "invalid duration {text:?}: expected a number with a unit, like 30s, 1m30s or 500ms"
+            )
+        };
         let s = text.trim();
         if s == "0" {
             return Ok(Duration::default());
@@ -129,7 +133,9 @@ mod tests {
     use super::*;
 
     fn show(text: &str) -> String {
-        Duration::parse(text).map(|d| d.to_string()).unwrap_or_else(|e| e)
+        Duration::parse(text)
+            .map(|d| d.to_string())
+            .unwrap_or_else(|e| e)
     }
 
     #[test]

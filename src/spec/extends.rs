@@ -16,10 +16,16 @@ pub fn apply(root: &mut Node, ctx: &Ctx<'_>) -> Result<(), SpecError> {
         .as_map()
         .and_then(|m| m.get("services"))
         .and_then(Node::as_map)
-        .cloned()
     else {
         return Ok(());
     };
+    let extends_any = services
+        .iter()
+        .any(|(_, n)| n.as_map().is_some_and(|m| m.get("extends").is_some()));
+    if !extends_any {
+        return Ok(());
+    }
+    let services = services.clone();
     let mut files: HashMap<PathBuf, Map> = HashMap::new();
     let mut resolved = Vec::new();
     for (name, node) in services.iter() {
@@ -96,7 +102,9 @@ fn resolve(
 
 fn missing(stack: &[Link], name: &str, file: Option<&Path>) -> SpecError {
     let from = stack.last().map(|(_, s)| s.as_str()).unwrap_or(name);
-    let place = file.map(|f| format!(" in {}", f.display())).unwrap_or_default();
+    let place = file
+        .map(|f| format!(" in {}", f.display()))
+        .unwrap_or_default();
     SpecError::Invalid {
         at: None,
         path: format!("services.{from}.extends"),
@@ -109,9 +117,10 @@ fn target(ext: &Node, name: &str) -> Result<(String, Option<PathBuf>), SpecError
     match &ext.value {
         Value::Str(s) => Ok((s.clone(), None)),
         Value::Map(m) => {
-            let service = m.get("service").and_then(Node::scalar_text).ok_or_else(|| {
-                SpecError::invalid(&ext.pos, &path, "extends needs a `service`")
-            })?;
+            let service = m
+                .get("service")
+                .and_then(Node::scalar_text)
+                .ok_or_else(|| SpecError::invalid(&ext.pos, &path, "extends needs a `service`"))?;
             let file = m.get("file").and_then(Node::scalar_text).map(PathBuf::from);
             Ok((service, file))
         }
@@ -136,7 +145,10 @@ fn other_file(
         return Err(SpecError::invalid(
             &ext.pos,
             "extends.file",
-            format!("remote file {} is not supported; extend a local file", path.display()),
+            format!(
+                "remote file {} is not supported; extend a local file",
+                path.display()
+            ),
         ));
     }
     if !path.is_file() {

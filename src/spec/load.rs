@@ -2,13 +2,14 @@
 //! paths, include, merge, extend, validate against the schema, then normalize.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::dotenv;
 use super::error::SpecError;
 use super::interpolate::interpolate;
-use super::merge::{merge, strip_tags};
+use super::merge::{merge, strip_tags_in_place};
 use super::model::Project;
 use super::yaml::{self, Node, Value};
 use super::{discover, extends, normalize, paths, schema};
@@ -115,7 +116,7 @@ fn finish(
     extends::apply(&mut root, ctx)?;
     // `!reset` keys that nothing merged into mean "not set"; only now, after
     // extends had its chance to see them.
-    let root = strip_tags(root);
+    strip_tags_in_place(&mut root);
     schema::validate(&root)?;
     let name = project_name(opts, &ctx.env, &root, project_dir)?;
     let profiles = active_profiles(&opts.profiles, &ctx.env);
@@ -261,7 +262,7 @@ fn interpolate_tree(node: &mut Node, env: &Env, path: &mut String) -> Result<(),
         Value::Seq(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 let len = path.len();
-                path.push_str(&format!("[{i}]"));
+                let _ = write!(path, "[{i}]");
                 interpolate_tree(item, env, path)?;
                 path.truncate(len);
             }
@@ -295,7 +296,11 @@ fn apply_includes(
     ctx: &mut Ctx<'_>,
 ) -> Result<(), SpecError> {
     let Some(items) = include.as_seq() else {
-        return Err(SpecError::invalid(&include.pos, "include", "must be a list"));
+        return Err(SpecError::invalid(
+            &include.pos,
+            "include",
+            "must be a list",
+        ));
     };
     for (i, item) in items.iter().enumerate() {
         let key_path = format!("include[{i}]");
@@ -324,7 +329,11 @@ fn include_item(item: &Node, base_dir: &Path, key_path: &str) -> Result<IncludeI
         _ => (Vec::new(), Vec::new(), None),
     };
     if raw_paths.is_empty() {
-        return Err(SpecError::invalid(&item.pos, key_path, "an include needs a path"));
+        return Err(SpecError::invalid(
+            &item.pos,
+            key_path,
+            "an include needs a path",
+        ));
     }
     if let Some(remote) = raw_paths.iter().find(|p| paths::is_remote(p)) {
         return Err(SpecError::invalid(
@@ -451,14 +460,18 @@ fn project_name(
         }
         return Ok(name);
     }
-    if let Some(node) = root.as_map().and_then(|m| m.get("name")) {
-        if let Some(name) = node.scalar_text() {
-            let normalized = discover::normalize_project_name(&name);
-            if !normalized.is_empty() {
-                return Ok(normalized);
-            }
-            return Err(SpecError::invalid(&node.pos, "name", format!("invalid project name {name:?}")));
+    if let Some(node) = root.as_map().and_then(|m| m.get("name"))
+        && let Some(name) = node.scalar_text()
+    {
+        let normalized = discover::normalize_project_name(&name);
+        if !normalized.is_empty() {
+            return Ok(normalized);
         }
+        return Err(SpecError::invalid(
+            &node.pos,
+            "name",
+            format!("invalid project name {name:?}"),
+        ));
     }
     let dir_name = project_dir
         .file_name()
@@ -479,10 +492,15 @@ fn project_name(
 
 fn active_profiles(flags: &[String], env: &Env) -> Vec<String> {
     let mut out: Vec<String> = flags.to_vec();
-    if out.is_empty() {
-        if let Some(list) = env.get("COMPOSE_PROFILES") {
-            out.extend(list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
-        }
+    if out.is_empty()
+        && let Some(list) = env.get("COMPOSE_PROFILES")
+    {
+        out.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
     }
     out
 }

@@ -82,28 +82,25 @@ fn merge_maps(mut base: Map, over: Map, path: &[&str]) -> Map {
 /// Tags only mean something while merging; a value that merges with nothing keeps
 /// its content (`!override`) or, for a `!reset` inside it, loses that key.
 pub fn strip_tags(mut node: Node) -> Node {
+    strip_tags_in_place(&mut node);
+    node
+}
+
+pub fn strip_tags_in_place(node: &mut Node) {
     node.tag = MergeTag::None;
-    match node.value {
+    match &mut node.value {
         Value::Map(map) => {
-            let mut out = Map::default();
-            for (key, entry) in map.0 {
-                if entry.node.tag != MergeTag::Reset {
-                    out.insert(key, entry.key_pos, strip_tags(entry.node));
-                }
+            map.0.retain(|_, entry| entry.node.tag != MergeTag::Reset);
+            for entry in map.0.values_mut() {
+                strip_tags_in_place(&mut entry.node);
             }
-            node.value = Value::Map(out);
         }
         Value::Seq(items) => {
-            let items = items
-                .into_iter()
-                .filter(|n| n.tag != MergeTag::Reset)
-                .map(strip_tags)
-                .collect();
-            node.value = Value::Seq(items);
+            items.retain(|n| n.tag != MergeTag::Reset);
+            items.iter_mut().for_each(strip_tags_in_place);
         }
         _ => {}
     }
-    node
 }
 
 /// Which rule a sequence at `path` follows.
@@ -186,10 +183,20 @@ fn file_ref_target(node: &Node) -> Option<String> {
 fn is_list_or_dict(path: &[&str]) -> bool {
     matches!(
         path,
-        ["services", _, "environment" | "labels" | "sysctls" | "annotations"]
-            | ["services", _, "extra_hosts" | "depends_on" | "networks" | "ulimits"]
-            | ["services", _, "build", "args" | "labels" | "additional_contexts"]
-            | ["services", _, "deploy", "labels"]
+        [
+            "services",
+            _,
+            "environment" | "labels" | "sysctls" | "annotations"
+        ] | [
+            "services",
+            _,
+            "extra_hosts" | "depends_on" | "networks" | "ulimits"
+        ] | [
+            "services",
+            _,
+            "build",
+            "args" | "labels" | "additional_contexts"
+        ] | ["services", _, "deploy", "labels"]
             | ["networks" | "volumes" | "secrets" | "configs", _, "labels"]
     )
 }

@@ -47,7 +47,9 @@ pub fn is_remote(text: &str) -> bool {
         Some((scheme, _)) => {
             scheme.len() > 1
                 && !scheme.contains('/')
-                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         }
         None => false,
     }
@@ -107,10 +109,10 @@ fn set_path(node: Option<&mut Node>, base: &Path, home: Option<&Path>) {
 }
 
 fn set_context(node: Option<&mut Node>, base: &Path, home: Option<&Path>) {
-    if let Some(Value::Str(s)) = node.map(|n| &mut n.value) {
-        if !is_remote(s) {
-            *s = absolutize(s, base, home);
-        }
+    if let Some(Value::Str(s)) = node.map(|n| &mut n.value)
+        && !is_remote(s)
+    {
+        *s = absolutize(s, base, home);
     }
 }
 
@@ -135,10 +137,10 @@ fn resolve_file_list(node: &mut Node, base: &Path, home: Option<&Path>) {
 fn resolve_volume(volume: &mut Node, base: &Path, home: Option<&Path>) {
     match &mut volume.value {
         Value::Str(s) => {
-            if let Some((source, rest)) = s.split_once(':') {
-                if source.starts_with('.') || source.starts_with('~') {
-                    *s = format!("{}:{rest}", absolutize(source, base, home));
-                }
+            if let Some((source, rest)) = s.split_once(':')
+                && (source.starts_with('.') || source.starts_with('~'))
+            {
+                *s = format!("{}:{rest}", absolutize(source, base, home));
             }
         }
         Value::Map(m) => {

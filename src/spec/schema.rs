@@ -227,7 +227,9 @@ mod tests {
 
     #[test]
     fn extensions_are_allowed() {
-        assert!(check("x-common: {a: 1}\nservices:\n  web:\n    image: x\n    x-note: hi\n").is_ok());
+        assert!(
+            check("x-common: {a: 1}\nservices:\n  web:\n    image: x\n    x-note: hi\n").is_ok()
+        );
     }
 
     #[test]
@@ -235,7 +237,9 @@ mod tests {
         let err = check("services:\n  web:\n    image: x\n    privileged: [1]\n").err();
         assert_eq!(
             err.as_deref(),
-            Some("compose.yaml:4:17: services.web.privileged: must be a boolean or string, not sequence")
+            Some(
+                "compose.yaml:4:17: services.web.privileged: must be a boolean or string, not sequence"
+            )
         );
     }
 }

@@ -2,7 +2,9 @@
 //! Units are binary (k = 1024), as in docker's `RAMInBytes`.
 
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let bad = || format!("invalid size {text:?}: expected a number with an optional unit b, k, m, g, t or p");
+    let bad = || {
+        format!("invalid size {text:?}: expected a number with an optional unit b, k, m, g, t or p")
+    };
     let s = text.trim();
     let num_end = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -313,7 +313,13 @@ impl Builder {
         self.push_node(node, weight);
     }
 
-    fn scalar(&mut self, text: String, style: TScalarStyle, tag: Option<YamlTag>, pos: Pos) -> Node {
+    fn scalar(
+        &mut self,
+        text: String,
+        style: TScalarStyle,
+        tag: Option<YamlTag>,
+        pos: Pos,
+    ) -> Node {
         let merge_tag = merge_tag(tag.as_ref());
         let plain = style == TScalarStyle::Plain;
         let value = match tag.as_ref() {
@@ -453,11 +459,19 @@ fn build_map(entries: Vec<(Node, Node)>) -> Result<Map, (Pos, String)> {
         let maps: Vec<Node> = match source.value {
             Value::Map(_) => vec![source],
             Value::Seq(items) => items,
-            _ => return Err((source.pos, "a merge key (<<) takes a mapping or a list of mappings".into())),
+            _ => {
+                return Err((
+                    source.pos,
+                    "a merge key (<<) takes a mapping or a list of mappings".into(),
+                ));
+            }
         };
         for m in maps {
             let Value::Map(map) = m.value else {
-                return Err((m.pos, "a merge key (<<) takes a mapping or a list of mappings".into()));
+                return Err((
+                    m.pos,
+                    "a merge key (<<) takes a mapping or a list of mappings".into(),
+                ));
             };
             for (k, entry) in map.0 {
                 if !own.0.contains_key(&k) {
@@ -497,10 +511,10 @@ pub fn resolve_plain(text: &str) -> Value {
     if let Some(i) = parse_int(text) {
         return Value::Int(i);
     }
-    if looks_like_float(text) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if looks_like_float(text)
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::Str(text.to_string())
 }
@@ -564,7 +578,10 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let n = doc("services:\n  web:\n    image: nginx\n");
-        let services = n.as_map().and_then(|m| m.get("services")).and_then(Node::as_map);
+        let services = n
+            .as_map()
+            .and_then(|m| m.get("services"))
+            .and_then(Node::as_map);
         let web = services.and_then(|m| m.get("web")).and_then(Node::as_map);
         let image = web.and_then(|m| m.get("image")).map(|n| n.pos.clone());
         let key = web.and_then(|m| m.key_pos("image")).cloned();
@@ -593,13 +610,19 @@ mod tests {
         let m = n.as_map().cloned().unwrap_or_default();
         assert_eq!(m.get("a").and_then(Node::as_str), Some("8080"));
         assert_eq!(m.get("b").and_then(Node::as_str), Some("1.5"));
-        assert!(matches!(m.get("c").map(|n| &n.value), Some(Value::Int(8080))));
+        assert!(matches!(
+            m.get("c").map(|n| &n.value),
+            Some(Value::Int(8080))
+        ));
     }
 
     #[test]
     fn merge_keys_and_aliases() {
         let n = doc("base: &b {x: 1, y: 2}\nthing:\n  <<: *b\n  y: 3\n");
-        let thing = n.as_map().and_then(|m| m.get("thing")).and_then(Node::as_map);
+        let thing = n
+            .as_map()
+            .and_then(|m| m.get("thing"))
+            .and_then(Node::as_map);
         let json = thing.map(|m| Node::new(Value::Map(m.clone()), n.pos.clone()).to_json());
         assert_eq!(json, Some(serde_json::json!({"y": 3, "x": 1})));
     }
@@ -607,7 +630,10 @@ mod tests {
     #[test]
     fn duplicate_keys_are_errors() {
         let err = load("a: 1\na: 2\n").err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("t.yaml:2:1: invalid YAML: duplicate key `a`"));
+        assert_eq!(
+            err.as_deref(),
+            Some("t.yaml:2:1: invalid YAML: duplicate key `a`")
+        );
     }
 
     #[test]
@@ -616,12 +642,18 @@ mod tests {
         let m = n.as_map().cloned().unwrap_or_default();
         assert_eq!(m.get("a").map(|n| n.tag), Some(MergeTag::Reset));
         assert_eq!(m.get("b").map(|n| n.tag), Some(MergeTag::Override));
-        assert!(m.get("c").is_some_and(|n| n.tag == MergeTag::Reset && n.is_null()));
+        assert!(
+            m.get("c")
+                .is_some_and(|n| n.tag == MergeTag::Reset && n.is_null())
+        );
     }
 
     #[test]
     fn syntax_errors_have_positions() {
-        let err = load("a: [1, 2\n").err().map(|e| e.to_string()).unwrap_or_default();
+        let err = load("a: [1, 2\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.starts_with("t.yaml:"), "{err}");
     }
 

@@ -157,9 +157,15 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let c = container_dir(dir.path(), "abc");
         std::fs::create_dir_all(&c)?;
-        std::fs::write(c.join(CONFIG_FILE), serde_json::to_vec(&ContainerRecord::default())?)?;
+        std::fs::write(
+            c.join(CONFIG_FILE),
+            serde_json::to_vec(&ContainerRecord::default())?,
+        )?;
         assert!(list(dir.path())?.is_empty());
-        std::fs::write(c.join(STATE_FILE), serde_json::to_vec(&ContainerState::default())?)?;
+        std::fs::write(
+            c.join(STATE_FILE),
+            serde_json::to_vec(&ContainerState::default())?,
+        )?;
         assert_eq!(list(dir.path())?.len(), 1);
         Ok(())
     }

@@ -24,16 +24,19 @@ pub fn project(
     env: &Env,
     profiles: &[String],
 ) -> Result<Project, SpecError> {
-    let top = root.as_map().cloned().unwrap_or_default();
+    let top = match root.value {
+        super::yaml::Value::Map(m) => m,
+        _ => Map::default(),
+    };
     let mut services = BTreeMap::new();
     let mut disabled = BTreeMap::new();
     if let Some(node) = top.get("services") {
         for (svc_name, svc_node, _) in At::new(node, "services").entries()? {
-            let svc = service::service(&svc_name, &svc_node, env)?;
+            let svc = service::service(svc_name, svc_node, env)?;
             if is_enabled(&svc, profiles) {
-                services.insert(svc_name, svc);
+                services.insert(svc_name.to_string(), svc);
             } else {
-                disabled.insert(svc_name, svc);
+                disabled.insert(svc_name.to_string(), svc);
             }
         }
     }
@@ -74,7 +77,9 @@ fn real_name(key: &str, node: &Node, project: &str) -> (String, bool, Extra) {
         .as_object()
         .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         .unwrap_or_default();
-    let explicit = extra.remove("name").and_then(|v| v.as_str().map(String::from));
+    let explicit = extra
+        .remove("name")
+        .and_then(|v| v.as_str().map(String::from));
     let external = match extra.remove("external") {
         Some(serde_json::Value::Bool(b)) => b,
         // Legacy `external: {name: x}`.
@@ -94,7 +99,11 @@ fn real_name(key: &str, node: &Node, project: &str) -> (String, bool, Extra) {
     (name, external, extra)
 }
 
-fn labels_of(extra: &mut Extra, at: &Node, path: &str) -> Result<BTreeMap<String, String>, SpecError> {
+fn labels_of(
+    extra: &mut Extra,
+    at: &Node,
+    path: &str,
+) -> Result<BTreeMap<String, String>, SpecError> {
     if extra.remove("labels").is_none() {
         return Ok(BTreeMap::new());
     }
@@ -117,8 +126,13 @@ fn networks(top: &Map, project: &str) -> Result<BTreeMap<String, Network>, SpecE
     for (key, node) in section(top, "networks") {
         let (name, external, mut extra) = real_name(&key, node, project);
         let labels = labels_of(&mut extra, node, &format!("networks.{key}"))?;
-        let driver = extra.remove("driver").and_then(|v| v.as_str().map(String::from));
-        let internal = extra.remove("internal").and_then(|v| v.as_bool()).unwrap_or(false);
+        let driver = extra
+            .remove("driver")
+            .and_then(|v| v.as_str().map(String::from));
+        let internal = extra
+            .remove("internal")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
         out.insert(
             key,
             Network {
@@ -139,7 +153,9 @@ fn volumes(top: &Map, project: &str) -> Result<BTreeMap<String, Volume>, SpecErr
     for (key, node) in section(top, "volumes") {
         let (name, external, mut extra) = real_name(&key, node, project);
         let labels = labels_of(&mut extra, node, &format!("volumes.{key}"))?;
-        let driver = extra.remove("driver").and_then(|v| v.as_str().map(String::from));
+        let driver = extra
+            .remove("driver")
+            .and_then(|v| v.as_str().map(String::from));
         out.insert(
             key,
             Volume {

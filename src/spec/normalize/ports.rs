@@ -10,7 +10,9 @@ pub fn parse_short(spec: &str) -> Result<Vec<Port>, String> {
         None => (spec, "tcp".to_string()),
     };
     if !matches!(protocol.as_str(), "tcp" | "udp" | "sctp") {
-        return Err(bad(&format!("unknown protocol {protocol:?} (tcp, udp or sctp)")));
+        return Err(bad(&format!(
+            "unknown protocol {protocol:?} (tcp, udp or sctp)"
+        )));
     }
     let (host_ip, published, target) = split_parts(addr).map_err(|w| bad(&w))?;
     let targets = parse_range(target).map_err(|w| bad(&format!("target {w}")))?;

@@ -155,13 +155,13 @@ impl<'a> At<'a> {
         Ok(out)
     }
 
-    /// Iterates a mapping's entries with `path.key` paths.
-    pub fn entries(&self) -> Result<Vec<(String, Node, String)>, SpecError> {
+    /// A mapping's entries with `path.key` paths.
+    pub fn entries(&self) -> Result<Vec<(&'a str, &'a Node, String)>, SpecError> {
         match &self.node.value {
             Value::Null => Ok(Vec::new()),
             Value::Map(map) => Ok(map
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone(), format!("{}.{k}", self.path)))
+                .map(|(k, v)| (k.as_str(), v, format!("{}.{k}", self.path)))
                 .collect()),
             _ => Err(self.expected("a mapping")),
         }

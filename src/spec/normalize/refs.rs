@@ -55,33 +55,56 @@ fn check_dependencies(
             return Err(err(
                 at,
                 path("depends_on"),
-                format!("service {dep:?} is needed by {name:?} but not enabled by the active profiles"),
+                format!(
+                    "service {dep:?} is needed by {name:?} but not enabled by the active profiles"
+                ),
             ));
         }
         if !project.services.contains_key(dep) {
-            return Err(err(at, path("depends_on"), format!("depends on undefined service {dep:?}")));
+            return Err(err(
+                at,
+                path("depends_on"),
+                format!("depends on undefined service {dep:?}"),
+            ));
         }
     }
     for (key, target) in implicit_targets(svc) {
         if !project.services.contains_key(&target) {
-            return Err(err(at, path(key), format!("refers to undefined service {target:?}")));
+            return Err(err(
+                at,
+                path(key),
+                format!("refers to undefined service {target:?}"),
+            ));
         }
     }
     Ok(())
 }
 
-fn check_resources(project: &Project, name: &str, svc: &Service, at: &Option<Pos>) -> Result<(), SpecError> {
+fn check_resources(
+    project: &Project,
+    name: &str,
+    svc: &Service,
+    at: &Option<Pos>,
+) -> Result<(), SpecError> {
     let path = |key: &str| format!("services.{name}.{key}");
     for net in svc.networks.keys() {
         if !project.networks.contains_key(net) {
-            return Err(err(at, path("networks"), format!("refers to undefined network {net:?}")));
+            return Err(err(
+                at,
+                path("networks"),
+                format!("refers to undefined network {net:?}"),
+            ));
         }
     }
     for vol in &svc.volumes {
-        if let (VolumeKind::Volume, Some(source)) = (vol.kind, &vol.source) {
-            if !project.volumes.contains_key(source) {
-                return Err(err(at, path("volumes"), format!("refers to undefined volume {source:?}")));
-            }
+        if let (VolumeKind::Volume, Some(source)) = (vol.kind, &vol.source)
+            && !project.volumes.contains_key(source)
+        {
+            return Err(err(
+                at,
+                path("volumes"),
+                format!("refers to undefined volume {source:?}"),
+            ));
         }
     }
     for (key, refs, defined) in [
@@ -90,14 +113,21 @@ fn check_resources(project: &Project, name: &str, svc: &Service, at: &Option<Pos
     ] {
         if let Some(r) = refs.iter().find(|r| !defined.contains_key(&r.source)) {
             let kind = key.trim_end_matches('s');
-            return Err(err(at, path(key), format!("refers to undefined {kind} {:?}", r.source)));
+            return Err(err(
+                at,
+                path(key),
+                format!("refers to undefined {kind} {:?}", r.source),
+            ));
         }
     }
     if svc.replicas() > 1 && svc.extra.contains_key("container_name") {
         return Err(err(
             at,
             path("container_name"),
-            format!("a fixed container_name cannot be used with {} replicas", svc.replicas()),
+            format!(
+                "a fixed container_name cannot be used with {} replicas",
+                svc.replicas()
+            ),
         ));
     }
     Ok(())
@@ -158,7 +188,11 @@ fn find_cycle(project: &Project) -> Option<Vec<String>> {
         marks.insert(start.as_str(), Mark::Active);
         while let Some((node, next_edges, i)) = stack.last_mut() {
             if *i >= next_edges.len() {
-                if let Some(k) = project.services.get_key_value(node.as_str()).map(|(k, _)| k) {
+                if let Some(k) = project
+                    .services
+                    .get_key_value(node.as_str())
+                    .map(|(k, _)| k)
+                {
                     marks.insert(k.as_str(), Mark::Done);
                 }
                 stack.pop();
@@ -172,7 +206,8 @@ fn find_cycle(project: &Project) -> Option<Vec<String>> {
             match marks.get(key.as_str()) {
                 Some(Mark::Active) => {
                     let begin = stack.iter().position(|(n, _, _)| *n == next).unwrap_or(0);
-                    let mut cycle: Vec<String> = stack[begin..].iter().map(|(n, _, _)| n.clone()).collect();
+                    let mut cycle: Vec<String> =
+                        stack[begin..].iter().map(|(n, _, _)| n.clone()).collect();
                     cycle.push(next);
                     return Some(cycle);
                 }

@@ -15,26 +15,103 @@ use crate::spec::yaml::{Node, Value};
 
 /// Service keys that berth reads into typed fields.
 pub const TYPED_KEYS: &[&str] = &[
-    "build", "command", "configs", "depends_on", "deploy", "dns", "dns_search",
-    "entrypoint", "env_file", "environment", "expose", "extends", "extra_hosts",
-    "healthcheck", "image", "ipc", "label_file", "labels", "links", "mem_limit",
-    "memswap_limit", "network_mode", "networks", "pid", "ports", "profiles", "restart",
-    "scale", "secrets", "shm_size", "stop_grace_period", "sysctls", "tmpfs", "ulimits",
-    "volumes", "volumes_from",
+    "build",
+    "command",
+    "configs",
+    "depends_on",
+    "deploy",
+    "dns",
+    "dns_search",
+    "entrypoint",
+    "env_file",
+    "environment",
+    "expose",
+    "extends",
+    "extra_hosts",
+    "healthcheck",
+    "image",
+    "ipc",
+    "label_file",
+    "labels",
+    "links",
+    "mem_limit",
+    "memswap_limit",
+    "network_mode",
+    "networks",
+    "pid",
+    "ports",
+    "profiles",
+    "restart",
+    "scale",
+    "secrets",
+    "shm_size",
+    "stop_grace_period",
+    "sysctls",
+    "tmpfs",
+    "ulimits",
+    "volumes",
+    "volumes_from",
 ];
 
 /// Service keys kept as written (schema-validated) for the runtime to read.
 pub const PASSTHROUGH_KEYS: &[&str] = &[
-    "annotations", "attach", "blkio_config", "cap_add", "cap_drop", "cgroup",
-    "cgroup_parent", "container_name", "cpu_count", "cpu_percent", "cpu_period",
-    "cpu_quota", "cpu_rt_period", "cpu_rt_runtime", "cpu_shares", "cpus", "cpuset",
-    "credential_spec", "develop", "device_cgroup_rules", "devices", "dns_opt", "domainname",
-    "external_links", "gpus", "group_add", "hostname", "init", "isolation", "logging",
-    "mac_address", "mem_reservation", "mem_swappiness", "models", "oom_kill_disable",
-    "oom_score_adj", "pids_limit", "platform", "post_start", "pre_start", "pre_stop",
-    "privileged", "provider", "pull_policy", "pull_refresh_after", "read_only", "runtime",
-    "security_opt", "stdin_open", "stop_signal", "storage_opt", "tty", "use_api_socket",
-    "user", "userns_mode", "uts", "working_dir",
+    "annotations",
+    "attach",
+    "blkio_config",
+    "cap_add",
+    "cap_drop",
+    "cgroup",
+    "cgroup_parent",
+    "container_name",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpus",
+    "cpuset",
+    "credential_spec",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns_opt",
+    "domainname",
+    "external_links",
+    "gpus",
+    "group_add",
+    "hostname",
+    "init",
+    "isolation",
+    "logging",
+    "mac_address",
+    "mem_reservation",
+    "mem_swappiness",
+    "models",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pids_limit",
+    "platform",
+    "post_start",
+    "pre_start",
+    "pre_stop",
+    "privileged",
+    "provider",
+    "pull_policy",
+    "pull_refresh_after",
+    "read_only",
+    "runtime",
+    "security_opt",
+    "stdin_open",
+    "stop_signal",
+    "storage_opt",
+    "tty",
+    "use_api_socket",
+    "user",
+    "userns_mode",
+    "uts",
+    "working_dir",
 ];
 
 pub fn service(name: &str, node: &Node, env: &Env) -> Result<Service, SpecError> {
@@ -151,7 +228,8 @@ fn build(at: At<'_>) -> Result<serde_json::Value, SpecError> {
     };
     if let Some(obj) = json.as_object_mut() {
         obj.entry("context").or_insert_with(|| ".".into());
-        obj.entry("dockerfile").or_insert_with(|| "Dockerfile".into());
+        obj.entry("dockerfile")
+            .or_insert_with(|| "Dockerfile".into());
     }
     Ok(json)
 }
@@ -262,8 +340,8 @@ fn long_port(at: At<'_>) -> Result<Port, SpecError> {
         name: None,
     };
     for (key, node, path) in at.entries()? {
-        let at = At::new(&node, &path);
-        match key.as_str() {
+        let at = At::new(node, &path);
+        match key {
             "target" => {
                 let n = at.uint()?;
                 port.target = u16::try_from(n)
@@ -335,7 +413,7 @@ fn depends_on(at: At<'_>) -> Result<BTreeMap<String, Dependency>, SpecError> {
         }
         Value::Map(_) => {
             for (name, node, path) in at.entries()? {
-                out.insert(name, long_dependency(At::new(&node, &path))?);
+                out.insert(name.to_string(), long_dependency(At::new(node, &path))?);
             }
         }
         _ => return Err(at.err("must be a list of services or a mapping")),
@@ -354,8 +432,8 @@ fn dependency(condition: Condition) -> Dependency {
 fn long_dependency(at: At<'_>) -> Result<Dependency, SpecError> {
     let mut dep = dependency(Condition::ServiceStarted);
     for (key, node, path) in at.entries()? {
-        let at = At::new(&node, &path);
-        match key.as_str() {
+        let at = At::new(node, &path);
+        match key {
             "condition" => {
                 dep.condition = match at.string()?.as_str() {
                     "service_started" => Condition::ServiceStarted,
@@ -379,8 +457,8 @@ fn long_dependency(at: At<'_>) -> Result<Dependency, SpecError> {
 fn healthcheck(at: At<'_>) -> Result<Healthcheck, SpecError> {
     let mut hc = Healthcheck::default();
     for (key, node, path) in at.entries()? {
-        let at = At::new(&node, &path);
-        match key.as_str() {
+        let at = At::new(node, &path);
+        match key {
             "test" => hc.test = health_test(at)?,
             "interval" => hc.interval = Some(at.duration()?),
             "timeout" => hc.timeout = Some(at.duration()?),
@@ -418,7 +496,10 @@ fn restart(at: At<'_>) -> Result<String, SpecError> {
     let text = at.string()?;
     let ok = match text.split_once(':') {
         Some(("on-failure", n)) => n.parse::<u32>().is_ok(),
-        None => matches!(text.as_str(), "no" | "always" | "on-failure" | "unless-stopped"),
+        None => matches!(
+            text.as_str(),
+            "no" | "always" | "on-failure" | "unless-stopped"
+        ),
         Some(_) => false,
     };
     if !ok {
@@ -435,12 +516,12 @@ fn deploy(at: At<'_>) -> Result<Option<Deploy>, SpecError> {
     }
     let mut d = Deploy::default();
     for (key, node, path) in at.entries()? {
-        let at = At::new(&node, &path);
-        match key.as_str() {
+        let at = At::new(node, &path);
+        match key {
             "replicas" => d.replicas = Some(replicas(at)?),
             "resources" => d.resources = Some(resources(at)?),
             _ => {
-                d.extra.insert(key, node.to_json());
+                d.extra.insert(key.to_string(), node.to_json());
             }
         }
     }
@@ -474,8 +555,8 @@ fn check_scale_matches(svc: &Service, scale: Option<&Node>, base: &str) -> Resul
 fn resources(at: At<'_>) -> Result<Resources, SpecError> {
     let mut r = Resources::default();
     for (key, node, path) in at.entries()? {
-        let at = At::new(&node, &path);
-        match key.as_str() {
+        let at = At::new(node, &path);
+        match key {
             "limits" => r.limits = Some(resource_spec(at)?),
             "reservations" => r.reservations = Some(resource_spec(at)?),
             _ => {}
@@ -487,13 +568,13 @@ fn resources(at: At<'_>) -> Result<Resources, SpecError> {
 fn resource_spec(at: At<'_>) -> Result<ResourceSpec, SpecError> {
     let mut spec = ResourceSpec::default();
     for (key, node, path) in at.entries()? {
-        let at = At::new(&node, &path);
-        match key.as_str() {
+        let at = At::new(node, &path);
+        match key {
             "cpus" => spec.cpus = Some(at.float()?),
             "memory" => spec.memory = Some(at.bytes()?),
             "pids" => spec.pids = Some(at.int()?),
             _ => {
-                spec.extra.insert(key, node.to_json());
+                spec.extra.insert(key.to_string(), node.to_json());
             }
         }
     }
@@ -510,13 +591,13 @@ fn networks(at: At<'_>) -> Result<BTreeMap<String, Option<ServiceNetwork>>, Spec
         }
         Value::Map(_) => {
             for (name, node, path) in at.entries()? {
-                let at = At::new(&node, &path);
+                let at = At::new(node, &path);
                 let value = if node.is_null() {
                     None
                 } else {
                     Some(service_network(at)?)
                 };
-                out.insert(name, value);
+                out.insert(name.to_string(), value);
             }
         }
         _ => return Err(at.err("must be a list of networks or a mapping")),
@@ -527,13 +608,13 @@ fn networks(at: At<'_>) -> Result<BTreeMap<String, Option<ServiceNetwork>>, Spec
 fn service_network(at: At<'_>) -> Result<ServiceNetwork, SpecError> {
     let mut net = ServiceNetwork::default();
     for (key, node, path) in at.entries()? {
-        let at = At::new(&node, &path);
-        match key.as_str() {
+        let at = At::new(node, &path);
+        match key {
             "aliases" => net.aliases = at.string_or_list()?,
             "ipv4_address" => net.ipv4_address = at.opt_string()?,
             "ipv6_address" => net.ipv6_address = at.opt_string()?,
             _ => {
-                net.extra.insert(key, node.to_json());
+                net.extra.insert(key.to_string(), node.to_json());
             }
         }
     }
@@ -554,8 +635,8 @@ fn file_refs(at: At<'_>) -> Result<Vec<FileRef>, SpecError> {
                 mode: None,
             };
             for (key, node, path) in at.entries()? {
-                let at = At::new(&node, &path);
-                match key.as_str() {
+                let at = At::new(node, &path);
+                match key {
                     "source" => r.source = at.string()?,
                     "target" => r.target = at.opt_string()?,
                     "uid" => r.uid = at.opt_string()?,
@@ -589,7 +670,7 @@ fn file_mode(at: At<'_>) -> Result<u32, SpecError> {
 fn ulimits(at: At<'_>) -> Result<BTreeMap<String, Ulimit>, SpecError> {
     let mut out = BTreeMap::new();
     for (name, node, path) in at.entries()? {
-        let at = At::new(&node, &path);
+        let at = At::new(node, &path);
         let limit = match &node.value {
             Value::Map(m) => {
                 let part = |k: &str| -> Result<i64, SpecError> {
@@ -604,7 +685,7 @@ fn ulimits(at: At<'_>) -> Result<BTreeMap<String, Ulimit>, SpecError> {
             }
             _ => Ulimit::Single(at.int()?),
         };
-        out.insert(name, limit);
+        out.insert(name.to_string(), limit);
     }
     Ok(out)
 }
@@ -615,7 +696,7 @@ fn extra_hosts(at: At<'_>) -> Result<Vec<String>, SpecError> {
         Value::Map(_) => {
             let mut out = Vec::new();
             for (host, node, path) in at.entries()? {
-                for ip in At::new(&node, &path).string_or_list()? {
+                for ip in At::new(node, &path).string_or_list()? {
                     out.push(format!("{host}={ip}"));
                 }
             }

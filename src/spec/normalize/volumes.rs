@@ -13,7 +13,9 @@ pub fn parse_short(spec: &str) -> Result<ServiceVolume, String> {
         _ => return Err(bad("expected [source:]target[:options]")),
     };
     if !target.starts_with('/') {
-        return Err(bad(&format!("the container path {target:?} must be absolute")));
+        return Err(bad(&format!(
+            "the container path {target:?} must be absolute"
+        )));
     }
     let source = source.filter(|s| !s.is_empty());
     let is_bind = source.is_some_and(|s| s.starts_with('/'));
@@ -60,7 +62,10 @@ fn apply_option(volume: &mut ServiceVolume, option: &str) -> Result<(), String> 
     Ok(())
 }
 
-fn bind_options<'a>(volume: &'a mut ServiceVolume, option: &str) -> Result<&'a mut BindOptions, String> {
+fn bind_options<'a>(
+    volume: &'a mut ServiceVolume,
+    option: &str,
+) -> Result<&'a mut BindOptions, String> {
     volume
         .bind
         .as_mut()
