@@ -5,7 +5,7 @@ mod support;
 
 use std::path::Path;
 
-use berth::spec::{LoadOptions, SpecError, load};
+use berth::spec::{LoadOptions, SpecError, emit, load, load_text};
 use support::corpus::{corpus_dir, stack_files};
 
 /// Files that must fail, and a piece of the message that says why.
@@ -193,4 +193,32 @@ fn extends_reset_removes_the_command() -> Result<(), SpecError> {
     );
     assert_eq!(base.and_then(|s| s.command.clone()), None);
     Ok(())
+}
+
+/// What `berth config` prints is itself a stack file that loads to the same project.
+#[test]
+fn printed_config_loads_back_unchanged() {
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for file in stack_files() {
+        let opts = options(&file);
+        let Ok(project) = load(&opts) else { continue };
+        let json = project.to_json();
+        match load_text(&emit::to_yaml(&json), &opts) {
+            Ok(again) if again.to_json() == json => checked += 1,
+            Ok(again) => wrong.push(format!(
+                "{}: differs after a round trip:\n{}\n---\n{}",
+                relative(&file),
+                json,
+                again.to_json()
+            )),
+            Err(e) => wrong.push(format!(
+                "{}: printed config does not load: {e}",
+                relative(&file)
+            )),
+        }
+    }
+    println!("round trip: {checked} corpus files print and reload identically");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(checked > 150);
 }

@@ -91,9 +91,7 @@ pub fn run(args: &ConfigArgs) -> Result<i32, CliError> {
             "{}\n",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         ),
-        ConfigFormat::Yaml => {
-            serde_norway::to_string(&json).map_err(|e| CliError::Usage(e.to_string()))?
-        }
+        ConfigFormat::Yaml => crate::spec::emit::to_yaml(&json),
     };
     print(&text)?;
     Ok(0)

@@ -1,4 +1,5 @@
 //! The container runtime. Knows nothing of stack files: it takes container,
 //! network and volume configs.
 
+pub mod cgroup;
 pub mod container;

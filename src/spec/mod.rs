@@ -5,6 +5,7 @@
 pub mod discover;
 pub mod dotenv;
 pub mod duration;
+pub mod emit;
 pub mod error;
 pub mod extends;
 pub mod interpolate;

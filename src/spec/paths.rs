@@ -81,7 +81,12 @@ fn resolve_service(service: &mut Node, base: &Path, home: Option<&Path>) {
         return;
     };
     if let Some(build) = map.get_mut("build") {
+        let pos = build.pos.clone();
         match &mut build.value {
+            Value::Map(b) if b.get("context").is_none() => {
+                let dir = Node::new(Value::Str(clean(base).display().to_string()), pos.clone());
+                b.insert("context".into(), pos, dir);
+            }
             Value::Map(b) => set_context(b.get_mut("context"), base, home),
             Value::Str(_) => set_context(Some(build), base, home),
             _ => {}
