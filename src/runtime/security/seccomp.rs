@@ -1022,6 +1022,4 @@ mod tests {
         assert_eq!(code, 0, "child failed at step {code}");
     }
 
-    /// Not a check: prints how long building the default filter takes.
-    /// Run with `cargo test --release -- --ignored --nocapture filter_build_time`.
 }
