@@ -3,4 +3,6 @@
 
 pub mod cgroup;
 pub mod container;
+pub mod monitor;
 pub mod security;
+pub mod store;

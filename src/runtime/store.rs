@@ -160,7 +160,10 @@ impl Store {
             .open(&path)
             .map_err(|e| StoreError::io("open lock file", &path, e))?;
         let flock = flock_exclusive(file).map_err(|e| StoreError::io("lock", &path, e))?;
-        Ok(LockGuard { _flock: flock, path })
+        Ok(LockGuard {
+            _flock: flock,
+            path,
+        })
     }
 }
 

@@ -229,6 +229,7 @@ mod tests {
             cpus: Some(0.5),
             cpu_shares: Some(512),
             pids: Some(10),
+            restrict_devices: true,
         };
         assert!(validate(&ok).is_ok());
         let below = Limits {

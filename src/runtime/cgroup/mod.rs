@@ -105,7 +105,28 @@ pub struct Limits {
     pub cpu_shares: Option<u64>,
     /// Maximum number of tasks; -1 (or 0, as in docker's API) is unlimited.
     pub pids: Option<i64>,
+    /// Limit device access to docker's default allow-list (applied at create;
+    /// `--privileged` leaves it off). See [`DEFAULT_DEVICE_RULES`].
+    pub restrict_devices: bool,
 }
+
+/// docker's default device cgroup: creating any device node is allowed (so images
+/// can ship them), but reading or writing only the harmless ones. Without this a
+/// container with CAP_MKNOD could open the host's disks.
+pub const DEFAULT_DEVICE_RULES: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
+];
 
 /// A snapshot of a container's usage, for `berth stats`. Controllers that
 /// are not present read as zero / no limit.
@@ -252,6 +273,16 @@ impl Hierarchy {
     }
 
     /// One line for `berth info`.
+    /// Whether device access can be restricted on this host (v1's devices
+    /// controller). On v2 that takes an eBPF program, which berth does not load
+    /// yet, so callers must compensate (berth drops CAP_MKNOD there).
+    pub fn enforces_devices(&self) -> bool {
+        match &*self.layout {
+            Layout::V1 { mounts, .. } => mounts.get(v1::Controller::Devices).is_some(),
+            Layout::V2 { .. } => false,
+        }
+    }
+
     pub fn driver_description(&self) -> String {
         match &*self.layout {
             Layout::V1 {

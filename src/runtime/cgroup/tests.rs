@@ -197,6 +197,7 @@ fn every_limit() -> Limits {
         cpus: Some(0.5),
         cpu_shares: Some(512),
         pids: Some(10),
+        restrict_devices: true,
     }
 }
 
@@ -322,6 +323,7 @@ fn v1_create_with_every_limit_update_destroy() {
         cpus: Some(1.5),
         cpu_shares: Some(2048),
         pids: Some(-1),
+        restrict_devices: false,
     };
     cg.update(&raise).unwrap();
     assert_eq!(
@@ -388,6 +390,29 @@ fn v1_memory_only_gets_docker_swap() {
     assert_eq!(
         read(mem.join("memory.memsw.limit_in_bytes")),
         (64 * MIB).to_string()
+    );
+}
+
+#[test]
+fn v1_devices_are_restricted_to_docker_defaults() {
+    require_v1!();
+    let limits = Limits {
+        restrict_devices: true,
+        ..Limits::default()
+    };
+    let cg = host().create(&unique_parent(), "c1", &limits).unwrap();
+    let _guard = Guard::new(cg.clone());
+    assert!(host().enforces_devices());
+    let list = read(v1_dir(&cg, "devices").join("devices.list"));
+    assert!(list.lines().any(|l| l == "c 1:3 rwm"), "{list}");
+    assert!(list.lines().any(|l| l == "b *:* m"), "{list}");
+    assert!(!list.lines().any(|l| l == "a *:* rwm"), "{list}");
+    // A disk stays out of reach even though mknod is allowed.
+    assert!(
+        !list
+            .lines()
+            .any(|l| l.starts_with("b ") && l.ends_with("rw")),
+        "{list}"
     );
 }
 

@@ -177,6 +177,13 @@ impl Group {
         if let (Some(dir), Some(pids)) = (self.dirs.get(Controller::Pids), limits.pids) {
             write_value(&dir.join("pids.max"), &limits::pids_value(pids))?;
         }
+        if let (Mode::Create, true, Some(dir)) = (
+            mode,
+            limits.restrict_devices,
+            self.dirs.get(Controller::Devices),
+        ) {
+            restrict_devices(dir)?;
+        }
         Ok(())
     }
 
@@ -258,6 +265,16 @@ fn inherit_cpuset(mount: &Path, dir: &Path, file: &str) -> Result<String, Cgroup
     let value = inherit_cpuset(mount, parent, file)?;
     write_value(&path, &value)?;
     Ok(value)
+}
+
+/// Deny everything, then allow docker's list; the kernel checks each rule against
+/// the parent's, so this can only narrow access.
+fn restrict_devices(dir: &Path) -> Result<(), CgroupError> {
+    write_value(&dir.join("devices.deny"), "a")?;
+    for rule in super::DEFAULT_DEVICE_RULES {
+        write_value(&dir.join("devices.allow"), rule)?;
+    }
+    Ok(())
 }
 
 fn apply_memory(dir: &Path, limits: &Limits, mode: Mode) -> Result<(), CgroupError> {

@@ -341,6 +341,7 @@ mod tests {
             cpus: Some(1.5),
             cpu_shares: Some(512),
             pids: Some(-1),
+            restrict_devices: false,
         };
         g.apply(&limits, Mode::Create).unwrap();
         assert_eq!(read(&g, "memory.max"), (64u64 << 20).to_string());

@@ -1,7 +1,14 @@
-//! Containers: config -> OCI runtime spec, create/start (namespaces, rootfs,
-//! security), and their records on disk.
+//! Containers: create/start (namespaces, rootfs, security), and their records on
+//! disk.
 
+pub mod create;
+pub mod etc_files;
+pub mod init;
+pub mod names;
 pub mod record;
+pub mod rootfs;
+pub mod spawn;
+pub mod user;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +21,18 @@ pub enum ContainerError {
     },
     #[error("{}: corrupt container record: {message}", .path.display())]
     Corrupt { path: PathBuf, message: String },
+    #[error("{0}")]
+    Store(String),
+    #[error("Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName { name: String },
+    #[error(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    )]
+    NameInUse { name: String, id: String },
+    #[error("No such container: {name}")]
+    NotFound { name: String },
+    #[error("multiple containers match the prefix {prefix:?}: use more characters of the id")]
+    Ambiguous { prefix: String },
 }
 
 impl ContainerError {

@@ -1,0 +1,365 @@
+//! The container's first process, between `clone` and `execve`. It runs berth's
+//! code inside the new namespaces, so it is made non-dumpable at once (no container
+//! process can open its /proc/PID/exe: CVE-2019-5736), keeps no fd of the host
+//! past exec, and reports any failure to the parent through a close-on-exec pipe.
+
+use std::collections::BTreeSet;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+use nix::sys::stat::{Mode, umask};
+use nix::unistd::{Gid, Uid, setgid, setgroups, sethostname, setuid};
+
+use super::rootfs::{self, RootfsPlan};
+use super::user::{self, ExecUser};
+use crate::runtime::security::caps::{self, Cap};
+use crate::runtime::security::{paths, seccomp};
+
+/// Exit statuses docker uses when the container never ran its command.
+pub const EXIT_ENGINE: i32 = 125;
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Why the container's command never started; the code is the exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl InitError {
+    pub fn engine(message: String) -> InitError {
+        InitError {
+            code: EXIT_ENGINE,
+            message,
+        }
+    }
+
+    /// The wire form sent through the error pipe: `CODE\tmessage`.
+    pub fn encode(&self) -> String {
+        format!("{}\t{}", self.code, self.message)
+    }
+
+    pub fn decode(text: &str) -> InitError {
+        match text.split_once('\t') {
+            Some((code, message)) => InitError {
+                code: code.parse().unwrap_or(EXIT_ENGINE),
+                message: message.to_string(),
+            },
+            None => InitError::engine(text.to_string()),
+        }
+    }
+}
+
+/// Everything the init needs, computed by the parent before `clone` so that the
+/// child does no allocation-heavy or fallible planning.
+#[derive(Debug, Clone)]
+pub struct InitPlan {
+    pub rootfs: RootfsPlan,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+    pub caps: BTreeSet<Cap>,
+    /// The seccomp program, or None for `seccomp=unconfined` and `--privileged`.
+    pub seccomp: Option<seccompiler::BpfProgram>,
+    pub no_new_privileges: bool,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub own_netns: bool,
+}
+
+/// The child side of `clone`: never returns.
+pub fn run(plan: &InitPlan, sync: OwnedFd, report: OwnedFd) -> ! {
+    let err = match setup_and_exec(plan, sync) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // SAFETY: the fd is ours and stays open until _exit.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(report.as_raw_fd()) };
+    let _ = pipe.write_all(err.encode().as_bytes());
+    std::mem::forget(report);
+    // SAFETY: _exit ends the process without running the parent's atexit handlers
+    // or destructors, which belong to the parent's copy of the world.
+    unsafe { libc::_exit(err.code) }
+}
+
+fn setup_and_exec(plan: &InitPlan, sync: OwnedFd) -> Result<std::convert::Infallible, InitError> {
+    set_dumpable(false)?;
+    // Die with the monitor: a container is never left running unsupervised.
+    // SAFETY: plain prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+    wait_for_parent(sync)?;
+    unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| sys("entering a cgroup namespace", e))?;
+    umask(Mode::empty());
+    if plan.own_netns {
+        loopback_up()?;
+    }
+    rootfs::prepare(&plan.rootfs)?;
+    sethostname(&plan.hostname).map_err(|e| sys("setting the hostname", e))?;
+    if !plan.privileged {
+        paths::mask_paths().map_err(|e| InitError::engine(e.to_string()))?;
+        paths::readonly_paths().map_err(|e| InitError::engine(e.to_string()))?;
+    }
+    let user = lookup_user(&plan.user)?;
+    enter_working_dir(&plan.working_dir)?;
+    if plan.read_only {
+        rootfs::make_root_readonly()?;
+    }
+    set_rlimits()?;
+    let env = final_env(plan, &user);
+    drop_privileges(plan, &user)?;
+    umask(Mode::from_bits_truncate(0o022));
+    close_inherited_fds();
+    unblock_signals();
+    exec(&plan.args, &env)
+}
+
+fn sys(what: &str, e: Errno) -> InitError {
+    InitError::engine(format!("{what}: {}", e.desc()))
+}
+
+fn set_dumpable(on: bool) -> Result<(), InitError> {
+    // SAFETY: plain prctl with integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on)) };
+    if rc != 0 {
+        return Err(sys("prctl(PR_SET_DUMPABLE)", Errno::last()));
+    }
+    Ok(())
+}
+
+/// The parent writes one byte once it has put us in the container's cgroup.
+fn wait_for_parent(sync: OwnedFd) -> Result<(), InitError> {
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(&sync, &mut byte) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(InitError::engine(
+            "the parent went away during setup".into(),
+        )),
+        Err(e) => Err(sys("waiting for the parent", e)),
+    }
+}
+
+/// `lo` comes up in a fresh network namespace, as in docker's `none` network.
+fn loopback_up() -> Result<(), InitError> {
+    // SAFETY: a plain socket and two ioctls on a zeroed, correctly sized ifreq.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(sys("opening a socket", Errno::last()));
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        let mut rc = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req);
+        if rc == 0 {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            rc = libc::ioctl(fd, libc::SIOCSIFFLAGS, &req);
+        }
+        let errno = Errno::last();
+        libc::close(fd);
+        if rc != 0 {
+            return Err(sys("bringing up lo", errno));
+        }
+    }
+    Ok(())
+}
+
+fn lookup_user(spec: &str) -> Result<ExecUser, InitError> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    user::resolve(spec, &passwd, &group).map_err(InitError::engine)
+}
+
+/// Creates the working dir like docker, then checks that the cwd we got is the one
+/// asked for and is inside the container (CVE-2024-21626: a leaked host fd's
+/// /proc/self/fd/N would resolve outside).
+fn enter_working_dir(dir: &str) -> Result<(), InitError> {
+    let dir = if dir.is_empty() { "/" } else { dir };
+    if !dir.starts_with('/') {
+        return Err(InitError::engine(format!(
+            "the working directory {dir:?} is not absolute"
+        )));
+    }
+    if dir.starts_with("/proc/") {
+        return Err(InitError::engine(format!(
+            "the working directory {dir:?} is inside /proc"
+        )));
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Err(InitError::engine(format!(
+            "creating the working directory {dir}: {e}"
+        )));
+    }
+    nix::unistd::chdir(dir).map_err(|e| sys(&format!("chdir to {dir}"), e))?;
+    match nix::unistd::getcwd() {
+        Ok(cwd) if cwd.starts_with("/") && !cwd.to_string_lossy().contains("(unreachable)") => {
+            Ok(())
+        }
+        _ => Err(InitError::engine(format!(
+            "the working directory {dir:?} is outside the container"
+        ))),
+    }
+}
+
+/// docker's default: a high open-files limit; everything else inherited.
+fn set_rlimits() -> Result<(), InitError> {
+    const NOFILE: u64 = 1_048_576;
+    setrlimit(Resource::RLIMIT_NOFILE, NOFILE, NOFILE).map_err(|e| sys("setting RLIMIT_NOFILE", e))
+}
+
+fn final_env(plan: &InitPlan, user: &ExecUser) -> Vec<String> {
+    let mut env = plan.env.clone();
+    let has = |env: &[String], key: &str| env.iter().any(|e| e.split('=').next() == Some(key));
+    if !has(&env, "PATH") {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has(&env, "HOSTNAME") {
+        env.push(format!("HOSTNAME={}", plan.hostname));
+    }
+    if !has(&env, "HOME") {
+        env.push(format!("HOME={}", user.home));
+    }
+    env
+}
+
+/// Order matters: the bounding set can only shrink while we still hold
+/// CAP_SETPCAP; ids change next; then the final sets, no_new_privs and seccomp
+/// (last, so the filter does not have to allow our own setup).
+fn drop_privileges(plan: &InitPlan, user: &ExecUser) -> Result<(), InitError> {
+    let engine = |e: crate::runtime::security::SecurityError| InitError::engine(e.to_string());
+    caps::drop_bounding(&plan.caps).map_err(engine)?;
+    let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).map_err(|e| sys("setgroups", e))?;
+    setgid(Gid::from_raw(user.gid)).map_err(|e| sys("setgid", e))?;
+    setuid(Uid::from_raw(user.uid)).map_err(|e| sys("setuid", e))?;
+    caps::apply(&plan.caps).map_err(engine)?;
+    if plan.no_new_privileges {
+        seccomp::set_no_new_privs().map_err(engine)?;
+    }
+    if let Some(program) = &plan.seccomp {
+        seccomp::install(program).map_err(engine)?;
+    }
+    Ok(())
+}
+
+/// Every fd above stderr becomes close-on-exec, whatever opened it.
+fn close_inherited_fds() {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on fds.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc != 0 {
+        // Older kernels: mark them one by one.
+        for fd in 3..1024 {
+            // SAFETY: fcntl on an fd that may or may not be open is harmless.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
+/// The monitor blocks signals it waits for; the container must start with none
+/// blocked.
+fn unblock_signals() {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+/// `execvp` semantics with the container's PATH, so "not found" (127) and "not
+/// executable" (126) can be told apart as docker does.
+fn exec(args: &[String], env: &[String]) -> Result<std::convert::Infallible, InitError> {
+    let Some(program) = args.first() else {
+        return Err(InitError::engine("no command specified".into()));
+    };
+    let c_args = to_cstrings(args)?;
+    let c_env = to_cstrings(env)?;
+    if program.contains('/') {
+        let path = cstring(program)?;
+        let e = nix::unistd::execve(&path, &c_args, &c_env)
+            .err()
+            .unwrap_or(Errno::EINVAL);
+        return Err(exec_error(program, e));
+    }
+    let path_var = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let mut denied = false;
+    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+        let candidate = cstring(&format!("{dir}/{program}"))?;
+        match nix::unistd::execve(&candidate, &c_args, &c_env) {
+            Err(Errno::EACCES) => denied = true,
+            Err(Errno::ENOENT | Errno::ENOTDIR) => {}
+            Err(e) => return Err(exec_error(program, e)),
+            Ok(never) => match never {},
+        }
+    }
+    if denied {
+        return Err(exec_error(program, Errno::EACCES));
+    }
+    Err(InitError {
+        code: EXIT_NOT_FOUND,
+        message: format!("exec: {program:?}: executable file not found in $PATH"),
+    })
+}
+
+fn exec_error(program: &str, e: Errno) -> InitError {
+    let code = match e {
+        Errno::ENOENT | Errno::ENOTDIR => EXIT_NOT_FOUND,
+        Errno::EACCES | Errno::ENOEXEC | Errno::EISDIR | Errno::EPERM => EXIT_NOT_EXECUTABLE,
+        _ => EXIT_ENGINE,
+    };
+    let why = match e {
+        Errno::ENOENT => "no such file or directory".to_string(),
+        Errno::EACCES => "permission denied".to_string(),
+        other => other.desc().to_lowercase(),
+    };
+    InitError {
+        code,
+        message: format!("exec: {program:?}: {why}"),
+    }
+}
+
+fn cstring(text: &str) -> Result<CString, InitError> {
+    CString::new(text).map_err(|_| InitError::engine(format!("{text:?} contains a NUL byte")))
+}
+
+fn to_cstrings(items: &[String]) -> Result<Vec<CString>, InitError> {
+    items.iter().map(|s| cstring(s)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_round_trip_through_the_pipe() {
+        let e = InitError {
+            code: EXIT_NOT_FOUND,
+            message: "exec: \"x\": executable file not found in $PATH".into(),
+        };
+        assert_eq!(InitError::decode(&e.encode()), e);
+        assert_eq!(InitError::decode("garbage").code, EXIT_ENGINE);
+    }
+
+    #[test]
+    fn exec_errors_map_to_docker_codes() {
+        assert_eq!(exec_error("x", Errno::ENOENT).code, EXIT_NOT_FOUND);
+        assert_eq!(exec_error("x", Errno::EACCES).code, EXIT_NOT_EXECUTABLE);
+        assert_eq!(exec_error("x", Errno::ENOEXEC).code, EXIT_NOT_EXECUTABLE);
+        assert_eq!(exec_error("x", Errno::E2BIG).code, EXIT_ENGINE);
+    }
+}

@@ -1,0 +1,317 @@
+//! The container's root filesystem, built inside its own mount namespace (so no
+//! mount is ever visible on the host, and all of them vanish with the container).
+//!
+//! Every mount target inside the rootfs is opened with `openat2(RESOLVE_IN_ROOT)`
+//! and mounted through `/proc/self/fd/N`: a symlink in the image can never send a
+//! mount outside the rootfs (CVE-2021-30465).
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmodat, makedev, mkdirat, mknodat};
+use nix::unistd::{fchdir, pivot_root, symlinkat};
+
+use super::init::InitError;
+
+/// What to mount where, decided by the parent before the container is cloned.
+#[derive(Debug, Clone)]
+pub struct RootfsPlan {
+    pub rootfs: PathBuf,
+    /// Image layers, lowest first.
+    pub layers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// Host files bind-mounted over container paths (`/etc/hosts`, ...).
+    pub files: Vec<(PathBuf, String)>,
+    pub own_netns: bool,
+    pub privileged: bool,
+}
+
+fn err(what: &str, errno: Errno) -> InitError {
+    InitError::engine(format!("{what}: {}", errno.desc()))
+}
+
+fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Mounts everything and pivots into the new root. Runs in the container's
+/// mount namespace, as root, before any privilege is dropped.
+pub fn prepare(plan: &RootfsPlan) -> Result<(), InitError> {
+    // Nothing we mount may propagate back to the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| err("making mounts private", e))?;
+    mount_overlay(plan)?;
+    let root = open(
+        &plan.rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err("opening the rootfs", e))?;
+    mount_proc(&root)?;
+    mount_dev(&root)?;
+    mount_sys(&root, plan.own_netns)?;
+    for (source, dest) in &plan.files {
+        bind_file(&root, source, dest)?;
+    }
+    pivot(&root)
+}
+
+fn mount_overlay(plan: &RootfsPlan) -> Result<(), InitError> {
+    let lower: Vec<String> = plan
+        .layers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
+    if lower.is_empty() {
+        return Err(InitError::engine("the image has no layers".into()));
+    }
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        plan.upper.display(),
+        plan.work.display()
+    );
+    mount(
+        Some("overlay"),
+        &plan.rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| match e {
+        Errno::ENODEV => InitError::engine(
+            "overlay filesystem is unavailable: load the kernel module with `modprobe overlay`"
+                .into(),
+        ),
+        other => err("mounting the overlay rootfs", other),
+    })
+}
+
+/// Opens `path` (relative to the rootfs) as an O_PATH directory, creating missing
+/// components; every lookup stays inside the rootfs.
+fn dir_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
+    let mut current = String::new();
+    let mut fd = open_in_root(root, ".", true)?;
+    for part in Path::new(path).components() {
+        let Component::Normal(name) = part else {
+            continue;
+        };
+        let name = name.to_string_lossy();
+        current = if current.is_empty() {
+            name.to_string()
+        } else {
+            format!("{current}/{name}")
+        };
+        fd = match open_in_root(root, &current, true) {
+            Ok(next) => next,
+            Err(_) => {
+                match mkdirat(&fd, name.as_ref(), Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(err(&format!("creating /{current}"), e)),
+                }
+                open_in_root(root, &current, true)?
+            }
+        };
+    }
+    Ok(fd)
+}
+
+fn open_in_root(root: &OwnedFd, path: &str, dir: bool) -> Result<OwnedFd, InitError> {
+    let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+    if dir {
+        flags |= OFlag::O_DIRECTORY;
+    }
+    let how = OpenHow::new()
+        .flags(flags)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    openat2(root, path, how).map_err(|e| err(&format!("opening /{path} in the rootfs"), e))
+}
+
+/// Opens (creating if needed) a regular file inside the rootfs as a mount target.
+fn file_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
+    let parent = Path::new(path)
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    dir_in_root(root, &parent)?;
+    if let Ok(fd) = open_in_root(root, path, false) {
+        return Ok(fd);
+    }
+    let how = OpenHow::new()
+        .flags(OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC)
+        .mode(Mode::from_bits_truncate(0o644))
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    drop(openat2(root, path, how).map_err(|e| err(&format!("creating /{path}"), e))?);
+    open_in_root(root, path, false)
+}
+
+fn mount_fs(
+    target: &OwnedFd,
+    source: &str,
+    fstype: &str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), InitError> {
+    mount(
+        Some(source),
+        fd_path(target).as_str(),
+        Some(fstype),
+        flags,
+        data,
+    )
+    .map_err(|e| err(&format!("mounting {fstype}"), e))
+}
+
+fn mount_proc(root: &OwnedFd) -> Result<(), InitError> {
+    let target = dir_in_root(root, "proc")?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount_fs(&target, "proc", "proc", flags, None)
+}
+
+/// A fresh tmpfs /dev with only the devices docker gives a container. The image's
+/// own /dev (which might hold a symlink to a host path) is hidden underneath.
+fn mount_dev(root: &OwnedFd) -> Result<(), InitError> {
+    let target = dir_in_root(root, "dev")?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
+    mount_fs(
+        &target,
+        "tmpfs",
+        "tmpfs",
+        flags,
+        Some("mode=755,size=65536k"),
+    )?;
+    let dev = dir_in_root(root, "dev")?;
+    let dev = open(
+        fd_path(&dev).as_str(),
+        OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err("opening /dev", e))?;
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        make_device(&dev, name, major, minor)?;
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("core", "/proc/kcore"),
+        ("ptmx", "pts/ptmx"),
+    ] {
+        symlinkat(target, &dev, link).map_err(|e| err(&format!("linking /dev/{link}"), e))?;
+    }
+    let nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    let pts = dir_in_root(root, "dev/pts")?;
+    mount_fs(
+        &pts,
+        "devpts",
+        "devpts",
+        nosuid_noexec,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )?;
+    let shm = dir_in_root(root, "dev/shm")?;
+    mount_fs(
+        &shm,
+        "shm",
+        "tmpfs",
+        nosuid_noexec | MsFlags::MS_NODEV,
+        Some("mode=1777,size=65536k"),
+    )?;
+    let mqueue = dir_in_root(root, "dev/mqueue")?;
+    mount_fs(
+        &mqueue,
+        "mqueue",
+        "mqueue",
+        nosuid_noexec | MsFlags::MS_NODEV,
+        None,
+    )
+}
+
+fn make_device(dev: &OwnedFd, name: &str, major: u64, minor: u64) -> Result<(), InitError> {
+    let mode = Mode::from_bits_truncate(0o666);
+    mknodat(dev, name, SFlag::S_IFCHR, mode, makedev(major, minor))
+        .map_err(|e| err(&format!("creating /dev/{name}"), e))?;
+    // mknod honours the umask; the modes must be exactly docker's.
+    fchmodat(dev, name, mode, FchmodatFlags::NoFollowSymlink)
+        .map_err(|e| err(&format!("setting the mode of /dev/{name}"), e))
+}
+
+/// sysfs belongs to a network namespace: a container with its own gets a fresh
+/// read-only one; one on the host network sees the host's, read-only.
+fn mount_sys(root: &OwnedFd, own_netns: bool) -> Result<(), InitError> {
+    let target = dir_in_root(root, "sys")?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+    if own_netns {
+        return mount_fs(&target, "sysfs", "sysfs", flags, None);
+    }
+    mount(
+        Some("/sys"),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| err("binding /sys", e))?;
+    let target = dir_in_root(root, "sys")?;
+    mount(
+        None::<&str>,
+        fd_path(&target).as_str(),
+        None::<&str>,
+        flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+        None::<&str>,
+    )
+    .map_err(|e| err("making /sys read-only", e))
+}
+
+fn bind_file(root: &OwnedFd, source: &Path, dest: &str) -> Result<(), InitError> {
+    let target = file_in_root(root, dest.trim_start_matches('/'))?;
+    mount(
+        Some(source),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| err(&format!("binding {dest}"), e))
+}
+
+/// `pivot_root(".", ".")` then detaching the old root: no directory for the old
+/// root is needed inside the image, and nothing of the host stays reachable.
+fn pivot(root: &OwnedFd) -> Result<(), InitError> {
+    let dir = open(
+        fd_path(root).as_str(),
+        OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err("opening the rootfs", e))?;
+    fchdir(dir.as_fd()).map_err(|e| err("entering the rootfs", e))?;
+    pivot_root(".", ".").map_err(|e| err("pivot_root", e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| err("detaching the old root", e))?;
+    nix::unistd::chdir("/").map_err(|e| err("chdir /", e))
+}
+
+/// `--read-only`: the root mount itself becomes read-only (after everything that
+/// writes into it is done).
+pub fn make_root_readonly() -> Result<(), InitError> {
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .map_err(|e| err("making / read-only", e))
+}

@@ -1,0 +1,134 @@
+//! The parent side of starting a container: clone into new namespaces, place the
+//! child in its cgroup, release it, and learn whether its command started.
+//!
+//! This runs in a single-threaded process (the monitor): the child keeps running
+//! berth's code until `execve`, which is only safe without other threads.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::wait::waitpid;
+use nix::unistd::{Pid, pipe2};
+
+use super::init::{self, InitError, InitPlan};
+use crate::runtime::cgroup::Cgroup;
+
+/// The container's stdio, as fds the child dups onto 0, 1 and 2.
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+impl Stdio {
+    /// The caller's own stdio, stdin replaced by /dev/null unless `interactive`.
+    pub fn inherit(interactive: bool) -> Stdio {
+        let null = if interactive {
+            None
+        } else {
+            std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
+        };
+        Stdio {
+            stdin: null,
+            stdout: None,
+            stderr: None,
+        }
+    }
+}
+
+/// Clones the container's init and waits until its command is running (its
+/// close-on-exec report pipe closed) or failed (it wrote why).
+pub fn spawn(plan: &InitPlan, cgroup: &Cgroup, stdio: Stdio) -> Result<Pid, InitError> {
+    let (sync_read, sync_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
+    let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
+    let mut flags = CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC;
+    if plan.own_netns {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    // SAFETY: a raw clone with no new stack behaves like fork(); the process is
+    // single-threaded, and the child only runs `init::run`, which ends in execve
+    // or _exit.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
+            0,
+            0,
+            0,
+            0,
+        )
+    };
+    if pid < 0 {
+        return Err(sys("clone", Errno::last()));
+    }
+    if pid == 0 {
+        drop(sync_write);
+        drop(report_read);
+        set_stdio(&stdio);
+        init::run(plan, sync_read, report_write);
+    }
+    let child = Pid::from_raw(pid as i32);
+    drop(sync_read);
+    drop(report_write);
+    drop(stdio);
+    if let Err(e) = cgroup.add_pid(child.as_raw()) {
+        abort_child(child, sync_write);
+        return Err(InitError::engine(format!(
+            "placing the container in its cgroup: {e}"
+        )));
+    }
+    release(sync_write)?;
+    match read_report(report_read) {
+        None => Ok(child),
+        Some(err) => {
+            let _ = waitpid(child, None);
+            Err(err)
+        }
+    }
+}
+
+fn sys(what: &str, e: Errno) -> InitError {
+    InitError::engine(format!("{what}: {}", e.desc()))
+}
+
+/// In the child: put the chosen fds on 0, 1 and 2.
+fn set_stdio(stdio: &Stdio) {
+    for (fd, target) in [(&stdio.stdin, 0), (&stdio.stdout, 1), (&stdio.stderr, 2)] {
+        if let Some(fd) = fd {
+            // SAFETY: dup2 onto a standard fd number; the source is a valid fd.
+            unsafe { libc::dup2(fd.as_raw_fd(), target) };
+        }
+    }
+}
+
+fn release(sync: OwnedFd) -> Result<(), InitError> {
+    nix::unistd::write(&sync, &[1u8]).map_err(|e| sys("releasing the container", e))?;
+    Ok(())
+}
+
+fn abort_child(child: Pid, sync: OwnedFd) {
+    drop(sync);
+    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+    let _ = waitpid(child, None);
+}
+
+/// EOF with nothing written means execve succeeded.
+fn read_report(fd: OwnedFd) -> Option<InitError> {
+    // SAFETY: we own the fd; File takes it over and closes it.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) };
+    std::mem::forget(fd);
+    let mut text = String::new();
+    match file.read_to_string(&mut text) {
+        Ok(0) => None,
+        Ok(_) => Some(InitError::decode(&text)),
+        Err(e) => Some(InitError::engine(format!(
+            "reading the container's start report: {e}"
+        ))),
+    }
+}

@@ -1,0 +1,341 @@
+//! The per-container supervisor: the parent of the container's init, never inside
+//! its namespaces. It starts the container, forwards signals to it, records how it
+//! ended, and cleans up its cgroup (and the container itself with `--rm`).
+//!
+//! In the foreground (`run`, `start -a`) the CLI process is the monitor; with `-d`
+//! a forked, session-leading copy is.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, setsid};
+
+use crate::runtime::cgroup::{self, Limits};
+use crate::runtime::container::create::{self, now_rfc3339, write_state};
+use crate::runtime::container::etc_files;
+use crate::runtime::container::init::{InitError, InitPlan};
+use crate::runtime::container::record::{self, ContainerRecord, ContainerState, Status};
+use crate::runtime::container::rootfs::RootfsPlan;
+use crate::runtime::container::spawn::{self, Stdio};
+use crate::runtime::security::caps::{self, Cap};
+use crate::runtime::security::seccomp;
+use crate::runtime::store::Store;
+
+/// The cgroup parent every container's cgroup lives under.
+pub const CGROUP_PARENT: &str = "berth";
+
+/// Signals a foreground monitor passes on to the container, as `docker run`'s
+/// signal proxy does.
+const FORWARDED: &[Signal] = &[
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    /// The container's command never started; `code` is docker's exit status.
+    #[error("{}", .0.message)]
+    Start(InitError),
+    #[error(transparent)]
+    Container(#[from] crate::runtime::container::ContainerError),
+    #[error("cgroup: {0}")]
+    Cgroup(#[from] cgroup::CgroupError),
+    #[error("security setup: {0}")]
+    Security(#[from] crate::runtime::security::SecurityError),
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        source: nix::errno::Errno,
+    },
+}
+
+impl MonitorError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            MonitorError::Start(e) => e.code,
+            _ => crate::runtime::container::init::EXIT_ENGINE,
+        }
+    }
+}
+
+/// Runs a created container in the foreground; returns its exit status.
+pub fn run_foreground(
+    store: &Store,
+    record: &ContainerRecord,
+    interactive: bool,
+) -> Result<i32, MonitorError> {
+    let mask = block_signals()?;
+    let result = supervise(store, record, Stdio::inherit(interactive), None);
+    let _ = mask.thread_unblock();
+    result
+}
+
+/// Starts a created container under a detached monitor and returns once its
+/// command is running (or has failed to start).
+pub fn start_detached(store: &Store, record: &ContainerRecord) -> Result<(), MonitorError> {
+    let (read_end, write_end) = nix::unistd::pipe().map_err(|e| sys("pipe", e))?;
+    // SAFETY: berth is single-threaded here; the child only supervises and exits.
+    match unsafe { fork() }.map_err(|e| sys("fork", e))? {
+        ForkResult::Child => {
+            drop(read_end);
+            let code = detached_monitor(store, record, write_end);
+            // SAFETY: ends the monitor without unwinding into the CLI's code.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { .. } => {
+            drop(write_end);
+            read_start_report(read_end)
+        }
+    }
+}
+
+fn detached_monitor(store: &Store, record: &ContainerRecord, report: OwnedFd) -> i32 {
+    let _ = setsid();
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null");
+    let stdio = match null {
+        Ok(f) => {
+            let fd = OwnedFd::from(f);
+            Stdio {
+                stdin: fd.try_clone().ok(),
+                stdout: fd.try_clone().ok(),
+                stderr: Some(fd),
+            }
+        }
+        Err(_) => Stdio::inherit(false),
+    };
+    if block_signals().is_err() {
+        return 125;
+    }
+    match supervise(store, record, stdio, Some(report)) {
+        Ok(code) => code,
+        Err(e) => e.exit_code(),
+    }
+}
+
+fn read_start_report(fd: OwnedFd) -> Result<(), MonitorError> {
+    let mut file = std::fs::File::from(fd);
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    match text.strip_prefix("ok") {
+        Some(_) => Ok(()),
+        None if text.is_empty() => Err(MonitorError::Start(InitError::engine(
+            "the container's monitor exited before the container started".into(),
+        ))),
+        None => Err(MonitorError::Start(InitError::decode(&text))),
+    }
+}
+
+fn sys(what: &str, source: nix::errno::Errno) -> MonitorError {
+    MonitorError::Sys {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// Blocks the forwarded signals and SIGCHLD, so the wait loop receives them
+/// synchronously; the container's init unblocks them before exec.
+fn block_signals() -> Result<SigSet, MonitorError> {
+    let mut set = SigSet::empty();
+    for sig in FORWARDED {
+        set.add(*sig);
+    }
+    set.add(Signal::SIGCHLD);
+    set.thread_block().map_err(|e| sys("blocking signals", e))?;
+    Ok(set)
+}
+
+/// Starts, waits, records, cleans up. `report` (detached mode) learns whether the
+/// start worked, then the monitor carries on alone.
+fn supervise(
+    store: &Store,
+    record: &ContainerRecord,
+    stdio: Stdio,
+    report: Option<OwnedFd>,
+) -> Result<i32, MonitorError> {
+    let dir = record::container_dir(store.root(), &record.id);
+    let hierarchy = cgroup::detect()?;
+    let plan = plan(store, record, hierarchy.enforces_devices())?;
+    let cg = hierarchy.create(CGROUP_PARENT, &record.id, &limits(record))?;
+    let pid = match spawn::spawn(&plan, &cg, stdio) {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = cg.destroy();
+            start_failed(&dir, &e);
+            send_report(report, &e.encode());
+            cleanup_after(store, record);
+            return Err(MonitorError::Start(e));
+        }
+    };
+    let mut state = ContainerState {
+        status: Status::Running,
+        pid: pid.as_raw(),
+        started_at: Some(now_rfc3339()),
+        ..record::read_state(&dir).unwrap_or_default()
+    };
+    write_state(&dir, &state)?;
+    send_report(report, "ok");
+    let code = wait_for_exit(pid)?;
+    state.status = Status::Exited;
+    state.exit_code = code;
+    state.pid = 0;
+    state.finished_at = Some(now_rfc3339());
+    state.oom_killed = cg.oom_killed().unwrap_or(false);
+    let _ = cg.destroy();
+    write_state(&dir, &state)?;
+    cleanup_after(store, record);
+    Ok(code)
+}
+
+fn send_report(report: Option<OwnedFd>, text: &str) {
+    if let Some(fd) = report {
+        let mut file = std::fs::File::from(fd);
+        let _ = file.write_all(text.as_bytes());
+    }
+}
+
+/// docker keeps a container whose command could not start as "created", with the
+/// error and the exit code recorded.
+fn start_failed(dir: &Path, e: &InitError) {
+    let state = ContainerState {
+        exit_code: e.code,
+        error: e.message.clone(),
+        ..record::read_state(dir).unwrap_or_default()
+    };
+    let _ = write_state(dir, &state);
+}
+
+fn cleanup_after(store: &Store, record: &ContainerRecord) {
+    if record.config.auto_remove {
+        let _ = create::remove(store, record);
+    }
+}
+
+/// Waits for the container's init, passing signals on; returns docker's exit
+/// status (the code, or 128 + the signal that killed it).
+fn wait_for_exit(pid: Pid) -> Result<i32, MonitorError> {
+    let mut set = SigSet::empty();
+    for sig in FORWARDED {
+        set.add(*sig);
+    }
+    set.add(Signal::SIGCHLD);
+    loop {
+        if let Some(code) = reap(pid)? {
+            return Ok(code);
+        }
+        match set.wait() {
+            Ok(Signal::SIGCHLD) | Err(_) => {}
+            Ok(sig) => {
+                let _ = kill(pid, sig);
+            }
+        }
+    }
+}
+
+fn reap(pid: Pid) -> Result<Option<i32>, MonitorError> {
+    match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(128 + sig as i32)),
+        Ok(_) => Ok(None),
+        Err(nix::errno::Errno::ECHILD) => Ok(Some(crate::runtime::container::init::EXIT_ENGINE)),
+        Err(e) => Err(sys("waiting for the container", e)),
+    }
+}
+
+fn limits(record: &ContainerRecord) -> Limits {
+    let c = &record.config;
+    Limits {
+        memory: c.memory,
+        memory_swap: c.memory_swap,
+        cpus: c.cpus,
+        cpu_shares: c.cpu_shares,
+        pids: c.pids_limit,
+        restrict_devices: !c.privileged,
+    }
+}
+
+/// Everything the container's init needs, decided before it is cloned.
+fn plan(
+    store: &Store,
+    record: &ContainerRecord,
+    devices_enforced: bool,
+) -> Result<InitPlan, MonitorError> {
+    let c = &record.config;
+    let dir = record::container_dir(store.root(), &record.id);
+    let own_netns = c.network_mode != "host";
+    let mut caps: BTreeSet<Cap> = caps::resolve(&c.cap_add, &c.cap_drop, c.privileged)?;
+    if !devices_enforced && !c.privileged {
+        // Without a device cgroup, CAP_MKNOD would let the container create and
+        // open the host's block devices.
+        caps.remove(&Cap(caps::Capability::CAP_MKNOD));
+    }
+    let seccomp = if c.seccomp && !c.privileged {
+        Some(seccomp::default_filter(&caps)?)
+    } else {
+        None
+    };
+    let files = write_etc_files(&dir, c.hostname.as_str(), own_netns)?;
+    Ok(InitPlan {
+        rootfs: RootfsPlan {
+            rootfs: dir.join("rootfs"),
+            layers: c.layers.clone(),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            files,
+            own_netns,
+            privileged: c.privileged,
+        },
+        args: c.args.clone(),
+        env: c.env.clone(),
+        working_dir: c.working_dir.clone(),
+        user: c.user.clone(),
+        hostname: c.hostname.clone(),
+        caps,
+        seccomp,
+        no_new_privileges: c.no_new_privileges,
+        read_only: c.read_only,
+        privileged: c.privileged,
+        own_netns,
+    })
+}
+
+fn write_etc_files(
+    dir: &Path,
+    hostname: &str,
+    own_netns: bool,
+) -> Result<Vec<(std::path::PathBuf, String)>, MonitorError> {
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let hosts = if own_netns {
+        etc_files::hosts(hostname, None)
+    } else {
+        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+    };
+    let files = [
+        ("hosts", hosts, "/etc/hosts"),
+        ("hostname", format!("{hostname}\n"), "/etc/hostname"),
+        (
+            "resolv.conf",
+            etc_files::resolv_conf(&host_resolv, own_netns),
+            "/etc/resolv.conf",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, content, dest) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, content).map_err(|e| {
+            MonitorError::Container(crate::runtime::container::ContainerError::io(&path, e))
+        })?;
+        out.push((path, dest.to_string()));
+    }
+    Ok(out)
+}
