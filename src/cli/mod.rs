@@ -2,6 +2,9 @@
 
 mod completion;
 mod config;
+mod container;
+mod container_flags;
+mod image;
 mod plan;
 mod stack_args;
 
@@ -54,6 +57,14 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Show what `up` would change, and why (exit 2 when there are changes)
     Plan(plan::PlanArgs),
+    /// Import a rootfs tarball as a one-layer image
+    Import(image::ImportArgs),
+    /// Create and run a new container from an image
+    Run(container::RunArgs),
+    /// Create a new container without starting it
+    Create(container::CreateArgs),
+    /// Start one or more created or stopped containers
+    Start(container::StartArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
 }
@@ -73,6 +84,10 @@ pub enum CliError {
     },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// A runtime failure, with docker's exit status (125, or 126/127 when the
+    /// container's command could not start).
+    #[error("{message}")]
+    Engine { message: String, code: i32 },
 }
 
 impl CliError {
@@ -82,6 +97,7 @@ impl CliError {
             CliError::Plan(crate::planner::PlannerError::Observe { .. }) => EXIT_ENGINE,
             CliError::Plan(_) => EXIT_INVALID,
             CliError::Write { .. } | CliError::Output(_) => EXIT_INVALID,
+            CliError::Engine { code, .. } => *code,
         }
     }
 }
@@ -91,6 +107,10 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Config(args) => config::run(&args),
         Command::Plan(args) => plan::run(&args, &cli.root),
+        Command::Import(args) => image::import(&args, &cli.root),
+        Command::Run(args) => container::run(&args, &cli.root),
+        Command::Create(args) => container::create(&args, &cli.root),
+        Command::Start(args) => container::start(&args, &cli.root),
         Command::Completion(args) => completion::run(&args),
     }
 }

@@ -75,11 +75,14 @@ pub struct InitPlan {
     pub read_only: bool,
     pub privileged: bool,
     pub own_netns: bool,
+    /// Files to write `0` into to join the container's cgroup (see
+    /// `Cgroup::self_join_files`).
+    pub cgroup_files: Vec<std::path::PathBuf>,
 }
 
 /// The child side of `clone`: never returns.
-pub fn run(plan: &InitPlan, sync: OwnedFd, report: OwnedFd) -> ! {
-    let err = match setup_and_exec(plan, sync) {
+pub fn run(plan: &InitPlan, report: OwnedFd) -> ! {
+    let err = match setup_and_exec(plan) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -92,12 +95,12 @@ pub fn run(plan: &InitPlan, sync: OwnedFd, report: OwnedFd) -> ! {
     unsafe { libc::_exit(err.code) }
 }
 
-fn setup_and_exec(plan: &InitPlan, sync: OwnedFd) -> Result<std::convert::Infallible, InitError> {
+fn setup_and_exec(plan: &InitPlan) -> Result<std::convert::Infallible, InitError> {
     set_dumpable(false)?;
     // Die with the monitor: a container is never left running unsupervised.
     // SAFETY: plain prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
-    wait_for_parent(sync)?;
+    join_cgroup(&plan.cgroup_files)?;
     unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| sys("entering a cgroup namespace", e))?;
     umask(Mode::empty());
     if plan.own_netns {
@@ -136,16 +139,15 @@ fn set_dumpable(on: bool) -> Result<(), InitError> {
     Ok(())
 }
 
-/// The parent writes one byte once it has put us in the container's cgroup.
-fn wait_for_parent(sync: OwnedFd) -> Result<(), InitError> {
-    let mut byte = [0u8; 1];
-    match nix::unistd::read(&sync, &mut byte) {
-        Ok(1) => Ok(()),
-        Ok(_) => Err(InitError::engine(
-            "the parent went away during setup".into(),
-        )),
-        Err(e) => Err(sys("waiting for the parent", e)),
+/// Moves this (single-threaded) process into the container's cgroup before it
+/// allocates anything worth accounting; the cgroup namespace is rooted there.
+fn join_cgroup(files: &[std::path::PathBuf]) -> Result<(), InitError> {
+    for file in files {
+        std::fs::write(file, b"0").map_err(|e| {
+            InitError::engine(format!("joining the cgroup {}: {e}", file.display()))
+        })?;
     }
+    Ok(())
 }
 
 /// `lo` comes up in a fresh network namespace, as in docker's `none` network.
@@ -211,10 +213,21 @@ fn enter_working_dir(dir: &str) -> Result<(), InitError> {
     }
 }
 
-/// docker's default: a high open-files limit; everything else inherited.
+/// docker's default: a high open-files limit; everything else inherited. Raising
+/// the hard limit needs CAP_SYS_RESOURCE, which some hosts withhold even from
+/// root; then the soft limit goes up to the hard one.
 fn set_rlimits() -> Result<(), InitError> {
     const NOFILE: u64 = 1_048_576;
-    setrlimit(Resource::RLIMIT_NOFILE, NOFILE, NOFILE).map_err(|e| sys("setting RLIMIT_NOFILE", e))
+    match setrlimit(Resource::RLIMIT_NOFILE, NOFILE, NOFILE) {
+        Ok(()) => Ok(()),
+        Err(Errno::EPERM) => {
+            let (_, hard) = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE)
+                .map_err(|e| sys("reading RLIMIT_NOFILE", e))?;
+            setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+                .map_err(|e| sys("setting RLIMIT_NOFILE", e))
+        }
+        Err(e) => Err(sys("setting RLIMIT_NOFILE", e)),
+    }
 }
 
 fn final_env(plan: &InitPlan, user: &ExecUser) -> Vec<String> {

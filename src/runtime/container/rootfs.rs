@@ -28,6 +28,9 @@ pub struct RootfsPlan {
     pub files: Vec<(PathBuf, String)>,
     pub own_netns: bool,
     pub privileged: bool,
+    /// The upper dir is thrown away after the container (`--rm`): skip overlay's
+    /// syncs, which otherwise flush the whole host filesystem at unmount.
+    pub volatile: bool,
 }
 
 fn err(what: &str, errno: Errno) -> InitError {
@@ -76,12 +79,15 @@ fn mount_overlay(plan: &RootfsPlan) -> Result<(), InitError> {
     if lower.is_empty() {
         return Err(InitError::engine("the image has no layers".into()));
     }
-    let data = format!(
+    let mut data = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
         plan.upper.display(),
         plan.work.display()
     );
+    if plan.volatile {
+        data.push_str(",volatile");
+    }
     mount(
         Some("overlay"),
         &plan.rootfs,

@@ -1,5 +1,5 @@
-//! The parent side of starting a container: clone into new namespaces, place the
-//! child in its cgroup, release it, and learn whether its command started.
+//! The parent side of starting a container: clone into new namespaces and learn
+//! whether its command started. The child places itself in its cgroup.
 //!
 //! This runs in a single-threaded process (the monitor): the child keeps running
 //! berth's code until `execve`, which is only safe without other threads.
@@ -14,7 +14,6 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{Pid, pipe2};
 
 use super::init::{self, InitError, InitPlan};
-use crate::runtime::cgroup::Cgroup;
 
 /// The container's stdio, as fds the child dups onto 0, 1 and 2.
 pub struct Stdio {
@@ -41,8 +40,7 @@ impl Stdio {
 
 /// Clones the container's init and waits until its command is running (its
 /// close-on-exec report pipe closed) or failed (it wrote why).
-pub fn spawn(plan: &InitPlan, cgroup: &Cgroup, stdio: Stdio) -> Result<Pid, InitError> {
-    let (sync_read, sync_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
+pub fn spawn(plan: &InitPlan, stdio: Stdio) -> Result<Pid, InitError> {
     let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
     let mut flags = CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWNS
@@ -51,39 +49,22 @@ pub fn spawn(plan: &InitPlan, cgroup: &Cgroup, stdio: Stdio) -> Result<Pid, Init
     if plan.own_netns {
         flags |= CloneFlags::CLONE_NEWNET;
     }
+    let clone_flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: a raw clone with no new stack behaves like fork(); the process is
     // single-threaded, and the child only runs `init::run`, which ends in execve
     // or _exit.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
-            0,
-            0,
-            0,
-            0,
-        )
-    };
+    let pid = unsafe { libc::syscall(libc::SYS_clone, clone_flags, 0, 0, 0, 0) };
     if pid < 0 {
         return Err(sys("clone", Errno::last()));
     }
     if pid == 0 {
-        drop(sync_write);
         drop(report_read);
         set_stdio(&stdio);
-        init::run(plan, sync_read, report_write);
+        init::run(plan, report_write);
     }
     let child = Pid::from_raw(pid as i32);
-    drop(sync_read);
     drop(report_write);
     drop(stdio);
-    if let Err(e) = cgroup.add_pid(child.as_raw()) {
-        abort_child(child, sync_write);
-        return Err(InitError::engine(format!(
-            "placing the container in its cgroup: {e}"
-        )));
-    }
-    release(sync_write)?;
     match read_report(report_read) {
         None => Ok(child),
         Some(err) => {
@@ -105,17 +86,6 @@ fn set_stdio(stdio: &Stdio) {
             unsafe { libc::dup2(fd.as_raw_fd(), target) };
         }
     }
-}
-
-fn release(sync: OwnedFd) -> Result<(), InitError> {
-    nix::unistd::write(&sync, &[1u8]).map_err(|e| sys("releasing the container", e))?;
-    Ok(())
-}
-
-fn abort_child(child: Pid, sync: OwnedFd) {
-    drop(sync);
-    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
-    let _ = waitpid(child, None);
 }
 
 /// EOF with nothing written means execve succeeded.

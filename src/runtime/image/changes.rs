@@ -153,7 +153,9 @@ fn expose(args: &str) -> Result<Vec<String>, String> {
         let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
         let proto = proto.to_ascii_lowercase();
         if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-            return Err(format!("invalid protocol {proto:?} in {spec:?}: use tcp, udp or sctp"));
+            return Err(format!(
+                "invalid protocol {proto:?} in {spec:?}: use tcp, udp or sctp"
+            ));
         }
         let (start, end) = port_range(ports).ok_or_else(|| format!("invalid port {spec:?}"))?;
         out.extend((start..=end).map(|p| format!("{p}/{proto}")));
@@ -173,8 +175,8 @@ fn port_range(s: &str) -> Option<(u16, u16)> {
 }
 
 fn volumes(args: &str) -> Result<Vec<String>, String> {
-    let list = json_array(args)
-        .unwrap_or_else(|| args.split_whitespace().map(str::to_string).collect());
+    let list =
+        json_array(args).unwrap_or_else(|| args.split_whitespace().map(str::to_string).collect());
     if list.is_empty() || list.iter().any(|v| v.trim().is_empty()) {
         return Err("VOLUME paths must not be empty".into());
     }
@@ -213,7 +215,10 @@ fn stop_signal(args: &str) -> Result<String, String> {
 
 /// `RTMIN`, `RTMIN+3`, `RTMAX-2`.
 fn is_realtime(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("RTMIN").or_else(|| name.strip_prefix("RTMAX")) else {
+    let Some(rest) = name
+        .strip_prefix("RTMIN")
+        .or_else(|| name.strip_prefix("RTMAX"))
+    else {
         return false;
     };
     if rest.is_empty() {
@@ -302,7 +307,10 @@ mod tests {
             p(r#"ENV A=1 B="two words" C="""#),
             Change::Env(vec![kv("A", "1"), kv("B", "two words"), kv("C", "")])
         );
-        assert_eq!(p("ENV K some value"), Change::Env(vec![kv("K", "some value")]));
+        assert_eq!(
+            p("ENV K some value"),
+            Change::Env(vec![kv("K", "some value")])
+        );
         assert_eq!(p("LABEL k=v"), Change::Label(vec![kv("k", "v")]));
         assert!(parse("ENV K").is_err());
         assert!(parse("ENV A=1 B").is_err());
@@ -316,17 +324,34 @@ mod tests {
         assert!(parse("USER a b").is_err());
         assert_eq!(
             p("EXPOSE 80/tcp 53/UDP 8000-8002"),
-            Change::Expose(strings(&["80/tcp", "53/udp", "8000/tcp", "8001/tcp", "8002/tcp"]))
+            Change::Expose(strings(&[
+                "80/tcp", "53/udp", "8000/tcp", "8001/tcp", "8002/tcp"
+            ]))
         );
-        for bad in ["EXPOSE 0", "EXPOSE 70000", "EXPOSE 80/icmp", "EXPOSE 9-8", "EXPOSE x"] {
+        for bad in [
+            "EXPOSE 0",
+            "EXPOSE 70000",
+            "EXPOSE 80/icmp",
+            "EXPOSE 9-8",
+            "EXPOSE x",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(p(r#"VOLUME ["/data"]"#), Change::Volume(strings(&["/data"])));
+        assert_eq!(
+            p(r#"VOLUME ["/data"]"#),
+            Change::Volume(strings(&["/data"]))
+        );
         assert_eq!(p("VOLUME /a /b"), Change::Volume(strings(&["/a", "/b"])));
         assert!(parse(r#"VOLUME [""]"#).is_err());
-        assert_eq!(p("STOPSIGNAL SIGTERM"), Change::StopSignal("SIGTERM".into()));
+        assert_eq!(
+            p("STOPSIGNAL SIGTERM"),
+            Change::StopSignal("SIGTERM".into())
+        );
         assert_eq!(p("STOPSIGNAL 9"), Change::StopSignal("9".into()));
-        assert_eq!(p("STOPSIGNAL SIGRTMIN+3"), Change::StopSignal("SIGRTMIN+3".into()));
+        assert_eq!(
+            p("STOPSIGNAL SIGRTMIN+3"),
+            Change::StopSignal("SIGRTMIN+3".into())
+        );
         assert!(parse("STOPSIGNAL SIGNOPE").is_err());
         assert!(parse("STOPSIGNAL 65").is_err());
     }

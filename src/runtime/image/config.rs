@@ -30,8 +30,10 @@ fn sort_keys(value: Value) -> Value {
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             // Inserting in order keeps the order even if serde_json's
             // `preserve_order` feature is switched on by another crate.
-            let sorted: Map<String, Value> =
-                entries.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            let sorted: Map<String, Value> = entries
+                .into_iter()
+                .map(|(k, v)| (k, sort_keys(v)))
+                .collect();
             Value::Object(sorted)
         }
         Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
@@ -167,8 +169,9 @@ mod tests {
     #[test]
     fn canonical_json_is_stable_across_hashmap_orders() {
         let mut c = Config::default();
-        let labels: HashMap<String, String> =
-            (0..50).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+        let labels: HashMap<String, String> = (0..50)
+            .map(|i| (format!("k{i}"), format!("v{i}")))
+            .collect();
         c.set_labels(Some(labels));
         c.set_exposed_ports(Some((1..40).map(|p| format!("{p}/tcp")).collect()));
         let first = canonical_json(&c).unwrap();
@@ -187,7 +190,10 @@ mod tests {
         let cfg = single_layer_config(&d, "2024-01-01T00:00:00Z", None, History::default());
         let json: Value = serde_json::from_slice(&canonical_json(&cfg).unwrap()).unwrap();
         let arch = json["architecture"].as_str().unwrap();
-        assert!(["amd64", "arm64", "riscv64", "ppc64le", "s390x"].contains(&arch), "{arch}");
+        assert!(
+            ["amd64", "arm64", "riscv64", "ppc64le", "s390x"].contains(&arch),
+            "{arch}"
+        );
         assert_eq!(json["os"], "linux");
         assert_eq!(json["rootfs"]["type"], "layers");
         assert_eq!(json["rootfs"]["diff_ids"][0], d.as_str());

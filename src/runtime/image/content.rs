@@ -146,7 +146,11 @@ impl<'a> ContentStore<'a> {
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| ContentError::io("list", &dir, e))?;
-            if let Some(d) = entry.file_name().to_str().and_then(|n| Digest::from_hex(n).ok()) {
+            if let Some(d) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| Digest::from_hex(n).ok())
+            {
                 out.push(d);
             }
         }

@@ -180,14 +180,11 @@ impl Extractor {
     /// Opens the directory `dirs` below the root without following symlinks,
     /// creating missing components when `create` is set.
     fn walk(&self, dirs: &[OsString], create: bool, meta: &Meta) -> Result<OwnedFd> {
-        let mut cur = self
-            .root
-            .try_clone()
-            .map_err(|e| SnapshotError::Entry {
-                entry: meta.name.clone(),
-                op: "dup root fd",
-                source: e,
-            })?;
+        let mut cur = self.root.try_clone().map_err(|e| SnapshotError::Entry {
+            entry: meta.name.clone(),
+            op: "dup root fd",
+            source: e,
+        })?;
         for part in dirs {
             cur = step(cur.as_fd(), part, create, meta)?;
         }
@@ -263,14 +260,20 @@ impl Extractor {
         replace_existing(parent, name, false, meta)?;
         // No AT_SYMLINK_FOLLOW: a target that is a symlink is linked as the
         // symlink itself, never resolved.
-        match linkat(&target_parent, target_name.as_os_str(), parent, name, AtFlags::empty()) {
+        match linkat(
+            &target_parent,
+            target_name.as_os_str(),
+            parent,
+            name,
+            AtFlags::empty(),
+        ) {
             Ok(()) => Ok(()),
-            Err(Errno::ENOENT) => Err(meta.unsafe_entry(format!(
-                "hardlink target {shown:?} is not in this layer"
-            ))),
-            Err(Errno::EPERM) => Err(meta.unsafe_entry(format!(
-                "hardlink target {shown:?} is a directory"
-            ))),
+            Err(Errno::ENOENT) => {
+                Err(meta.unsafe_entry(format!("hardlink target {shown:?} is not in this layer")))
+            }
+            Err(Errno::EPERM) => {
+                Err(meta.unsafe_entry(format!("hardlink target {shown:?} is a directory")))
+            }
             Err(e) => Err(meta.err("create hardlink")(e)),
         }
     }
@@ -343,7 +346,12 @@ fn open_dir_nofollow(dir: BorrowedFd<'_>, name: &OsStr) -> nix::Result<OwnedFd> 
 /// Clears `name` for a new entry. An existing directory is kept when the new
 /// entry is a directory too (returns true); anything else is removed, so the
 /// new entry is created fresh and never written through a symlink.
-fn replace_existing(parent: BorrowedFd<'_>, name: &OsStr, new_is_dir: bool, meta: &Meta) -> Result<bool> {
+fn replace_existing(
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    new_is_dir: bool,
+    meta: &Meta,
+) -> Result<bool> {
     let st = match fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::ENOENT) => return Ok(false),
@@ -400,7 +408,8 @@ fn whiteout(parent: BorrowedFd<'_>, name: &OsStr, meta: &Meta) -> Result<()> {
     mknodat(parent, hidden, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))
         .map_err(meta.err("create whiteout"))?;
     let (uid, gid) = meta.owner();
-    fchownat(parent, hidden, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(meta.err("chown whiteout"))
+    fchownat(parent, hidden, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(meta.err("chown whiteout"))
 }
 
 fn make_symlink(parent: BorrowedFd<'_>, name: &OsStr, meta: &Meta) -> Result<()> {
@@ -415,8 +424,14 @@ fn make_symlink(parent: BorrowedFd<'_>, name: &OsStr, meta: &Meta) -> Result<()>
     let (uid, gid) = meta.owner();
     fchownat(parent, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(meta.err("lchown"))?;
     set_xattrs(XattrTarget::At(parent, name), meta)?;
-    utimensat(parent, name, &meta.mtime, &meta.mtime, UtimensatFlags::NoFollowSymlink)
-        .map_err(meta.err("set mtime"))
+    utimensat(
+        parent,
+        name,
+        &meta.mtime,
+        &meta.mtime,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(meta.err("set mtime"))
 }
 
 fn make_node(parent: BorrowedFd<'_>, name: &OsStr, meta: &Meta) -> Result<()> {
@@ -427,15 +442,27 @@ fn make_node(parent: BorrowedFd<'_>, name: &OsStr, meta: &Meta) -> Result<()> {
     };
     let (major, minor) = meta.device;
     replace_existing(parent, name, false, meta)?;
-    mknodat(parent, name, kind, Mode::S_IRUSR | Mode::S_IWUSR, makedev(major.into(), minor.into()))
-        .map_err(meta.err("mknod"))?;
+    mknodat(
+        parent,
+        name,
+        kind,
+        Mode::S_IRUSR | Mode::S_IWUSR,
+        makedev(major.into(), minor.into()),
+    )
+    .map_err(meta.err("mknod"))?;
     let (uid, gid) = meta.owner();
     fchownat(parent, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW).map_err(meta.err("chown"))?;
     // Just created by us in a directory only we write to: not a symlink.
     fchmodat(parent, name, meta.mode(), FchmodatFlags::FollowSymlink).map_err(meta.err("chmod"))?;
     set_xattrs(XattrTarget::At(parent, name), meta)?;
-    utimensat(parent, name, &meta.mtime, &meta.mtime, UtimensatFlags::NoFollowSymlink)
-        .map_err(meta.err("set mtime"))
+    utimensat(
+        parent,
+        name,
+        &meta.mtime,
+        &meta.mtime,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .map_err(meta.err("set mtime"))
 }
 
 fn set_owner_mode_fd(fd: BorrowedFd<'_>, meta: &Meta) -> Result<()> {
@@ -472,7 +499,13 @@ fn fset_xattr(fd: BorrowedFd<'_>, key: &CStr, value: &[u8]) -> nix::Result<()> {
     // SAFETY: `key` is NUL-terminated, `value` is valid for `value.len()`
     // bytes, and `fd` is an open descriptor borrowed for the call.
     let rc = unsafe {
-        libc::fsetxattr(fd.as_raw_fd(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            key.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     };
     Errno::result(rc).map(drop)
 }
@@ -486,7 +519,13 @@ fn lset_xattr_at(dir: BorrowedFd<'_>, name: &OsStr, key: &CStr, value: &[u8]) ->
     // SAFETY: `path` and `key` are NUL-terminated, `value` is valid for
     // `value.len()` bytes.
     let rc = unsafe {
-        libc::lsetxattr(path.as_ptr(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::lsetxattr(
+            path.as_ptr(),
+            key.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     };
     Errno::result(rc).map(drop)
 }
@@ -509,7 +548,10 @@ fn clean_path(raw: &[u8]) -> std::result::Result<Vec<OsString>, String> {
 fn is_header_only(kind: EntryType) -> bool {
     matches!(
         kind,
-        EntryType::XGlobalHeader | EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink
+        EntryType::XGlobalHeader
+            | EntryType::XHeader
+            | EntryType::GNULongName
+            | EntryType::GNULongLink
     )
 }
 
@@ -518,7 +560,7 @@ fn tar_error(source: io::Error) -> SnapshotError {
 }
 
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta> {
-    let pax = pax_records(entry).map_err(tar_error)?;
+    let pax = PaxOverrides::from_records(&pax_records(entry).map_err(tar_error)?);
     let raw_path = entry.path_bytes().into_owned();
     let name = String::from_utf8_lossy(&raw_path).into_owned();
     let unsafe_entry = |reason: String| SnapshotError::Unsafe {
@@ -528,22 +570,18 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta> {
     let parts = clean_path(&raw_path).map_err(unsafe_entry)?;
     let header = entry.header();
     let kind = header.entry_type();
-    let mut uid = header.uid().map_err(tar_error)?;
-    let mut gid = header.gid().map_err(tar_error)?;
-    let mut mtime = (header.mtime().map_err(tar_error)?, 0u32);
-    let mut xattrs = Vec::new();
-    for (key, value) in &pax {
-        match key.as_str() {
-            "uid" => uid = parse_pax_number(value).unwrap_or(uid),
-            "gid" => gid = parse_pax_number(value).unwrap_or(gid),
-            "mtime" => mtime = parse_pax_time(value).unwrap_or(mtime),
-            _ => {
-                if let Some(x) = key.strip_prefix(PAX_XATTR_PREFIX) {
-                    push_xattr(&mut xattrs, x, value);
-                }
-            }
-        }
-    }
+    let uid = pax
+        .uid
+        .map_or_else(|| header.uid(), Ok)
+        .map_err(tar_error)?;
+    let gid = pax
+        .gid
+        .map_or_else(|| header.gid(), Ok)
+        .map_err(tar_error)?;
+    let (secs, nanos) = match pax.mtime {
+        Some(t) => t,
+        None => (header.mtime().map_err(tar_error)?, 0),
+    };
     let device = match kind {
         EntryType::Char | EntryType::Block => (
             header.device_major().map_err(tar_error)?.unwrap_or(0),
@@ -551,19 +589,48 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta> {
         ),
         _ => (0, 0),
     };
-    let secs = i64::try_from(mtime.0).map_err(|_| unsafe_entry("mtime out of range".into()))?;
+    let secs = i64::try_from(secs).map_err(|_| unsafe_entry("mtime out of range".into()))?;
     Ok(Meta {
         parts,
         kind,
         mode: header.mode().map_err(tar_error)? & 0o7777,
         uid: u32::try_from(uid).map_err(|_| unsafe_entry(format!("uid {uid} out of range")))?,
         gid: u32::try_from(gid).map_err(|_| unsafe_entry(format!("gid {gid} out of range")))?,
-        mtime: TimeSpec::new(secs, i64::from(mtime.1)),
+        mtime: TimeSpec::new(secs, i64::from(nanos)),
         link: entry.link_name_bytes().map(|l| l.into_owned()),
         device,
-        xattrs,
+        xattrs: pax.xattrs,
         name,
     })
+}
+
+/// PAX records that override or extend the ustar header: ids and times too
+/// large or too precise for it, and extended attributes.
+#[derive(Default)]
+struct PaxOverrides {
+    uid: Option<u64>,
+    gid: Option<u64>,
+    mtime: Option<(u64, u32)>,
+    xattrs: Vec<(CString, Vec<u8>)>,
+}
+
+impl PaxOverrides {
+    fn from_records(records: &[(String, Vec<u8>)]) -> PaxOverrides {
+        let mut out = PaxOverrides::default();
+        for (key, value) in records {
+            match key.as_str() {
+                "uid" => out.uid = parse_pax_number(value).or(out.uid),
+                "gid" => out.gid = parse_pax_number(value).or(out.gid),
+                "mtime" => out.mtime = parse_pax_time(value).or(out.mtime),
+                _ => {
+                    if let Some(x) = key.strip_prefix(PAX_XATTR_PREFIX) {
+                        push_xattr(&mut out.xattrs, x, value);
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 fn push_xattr(xattrs: &mut Vec<(CString, Vec<u8>)>, key: &str, value: &[u8]) {
@@ -628,10 +695,30 @@ mod tests {
     #[test]
     fn pax_time_parsing() {
         assert_eq!(parse_pax_time(b"1700000000"), Some((1_700_000_000, 0)));
-        assert_eq!(parse_pax_time(b"1700000000.5"), Some((1_700_000_000, 500_000_000)));
+        assert_eq!(
+            parse_pax_time(b"1700000000.5"),
+            Some((1_700_000_000, 500_000_000))
+        );
         assert_eq!(parse_pax_time(b"1.1234567891"), Some((1, 123_456_789)));
         assert_eq!(parse_pax_time(b"-5.2"), Some((0, 0)));
         assert_eq!(parse_pax_time(b"x"), None);
+    }
+
+    #[test]
+    fn pax_records_override_the_header() {
+        let records = vec![
+            ("uid".to_string(), b"4000000".to_vec()),
+            ("gid".to_string(), b"bogus".to_vec()),
+            ("mtime".to_string(), b"1700000000.25".to_vec()),
+            ("SCHILY.xattr.security.capability".to_string(), vec![1, 2]),
+            ("comment".to_string(), b"ignored".to_vec()),
+        ];
+        let pax = PaxOverrides::from_records(&records);
+        assert_eq!(pax.uid, Some(4_000_000));
+        assert_eq!(pax.gid, None);
+        assert_eq!(pax.mtime, Some((1_700_000_000, 250_000_000)));
+        assert_eq!(pax.xattrs.len(), 1);
+        assert_eq!(pax.xattrs[0].0.as_c_str(), c"security.capability");
     }
 
     #[test]

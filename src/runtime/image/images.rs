@@ -176,7 +176,10 @@ impl<'a> ImageStore<'a> {
         let bytes = self.content().read_verified(id)?;
         let config = config::parse_config(id, &bytes)?;
         let chain = ChainId::chain(&config::diff_ids(id, &config)?);
-        let layer_dirs = chain.iter().map(|c| snapshot::path(self.store, c)).collect();
+        let layer_dirs = chain
+            .iter()
+            .map(|c| snapshot::path(self.store, c))
+            .collect();
         let tags = index.tags_of(id);
         Ok(Image {
             id: id.clone(),

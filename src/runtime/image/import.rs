@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use flate2::read::MultiGzDecoder;
 use oci_spec::image::{Config, MediaType};
 
+use super::ImageId;
 use super::changes;
 use super::config;
 use super::content::{BlobWriter, ContentStore};
@@ -21,7 +22,6 @@ use super::error::ImageError;
 use super::reference::Reference;
 use super::refs::{ImageRecord, Refs};
 use super::snapshot::{self, ChainId};
-use super::ImageId;
 use crate::runtime::store::Store;
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
@@ -71,7 +71,10 @@ pub fn import_with(
 ) -> Result<ImageId, ImageError> {
     // Validate everything cheap before consuming the input.
     let reference = options.reference.map(Reference::parse).transpose()?;
-    if let Some(r) = reference.as_ref().filter(|r| r.tag_key().is_none() || r.digest().is_some()) {
+    if let Some(r) = reference
+        .as_ref()
+        .filter(|r| r.tag_key().is_none() || r.digest().is_some())
+    {
         return Err(ImageError::DigestTag {
             reference: r.familiar(),
         });
@@ -91,7 +94,11 @@ pub fn import_with(
     let (config_digest, config_size) = put_json(&content, &image_config, "config")?;
     let manifest = config::manifest(
         config::descriptor(MediaType::ImageConfig, &config_digest, config_size)?,
-        vec![config::descriptor(MediaType::ImageLayer, &layer.diff_id, layer.blob_size)?],
+        vec![config::descriptor(
+            MediaType::ImageLayer,
+            &layer.diff_id,
+            layer.blob_size,
+        )?],
     )?;
     let (manifest_digest, _) = put_json(&content, &manifest, "manifest")?;
     let record = ImageRecord {
@@ -129,7 +136,9 @@ fn default_created() -> SystemTime {
     std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
-        .map_or_else(SystemTime::now, |secs| UNIX_EPOCH + Duration::from_secs(secs))
+        .map_or_else(SystemTime::now, |secs| {
+            UNIX_EPOCH + Duration::from_secs(secs)
+        })
 }
 
 struct StoredLayer {
@@ -219,7 +228,9 @@ impl<R: Read> Read for Tee<'_, R> {
         if let Err(e) = io::Write::write_all(self.sink, &buf[..n]) {
             let msg = e.to_string();
             self.write_error = Some(e);
-            return Err(io::Error::other(format!("writing the layer blob failed: {msg}")));
+            return Err(io::Error::other(format!(
+                "writing the layer blob failed: {msg}"
+            )));
         }
         Ok(n)
     }

@@ -239,7 +239,10 @@ fn split_port(domain: &str) -> (&str, Option<&str>) {
     // The port colon is the last one outside an IPv6 literal's brackets.
     let search_from = domain.rfind(']').unwrap_or(0);
     match domain[search_from..].rfind(':') {
-        Some(i) => (&domain[..search_from + i], Some(&domain[search_from + i + 1..])),
+        Some(i) => (
+            &domain[..search_from + i],
+            Some(&domain[search_from + i + 1..]),
+        ),
         None => (domain, None),
     }
 }
@@ -301,18 +304,54 @@ mod tests {
     #[test]
     fn normalization_table() {
         let cases = [
-            ("busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("busybox:1.36", "docker.io/library/busybox:1.36", "busybox:1.36"),
-            ("library/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("docker.io/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("index.docker.io/library/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
-            ("user/app:v1.0-rc_1", "docker.io/user/app:v1.0-rc_1", "user/app:v1.0-rc_1"),
-            ("localhost:5000/x/y:tag", "localhost:5000/x/y:tag", "localhost:5000/x/y:tag"),
+            (
+                "busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "busybox:1.36",
+                "docker.io/library/busybox:1.36",
+                "busybox:1.36",
+            ),
+            (
+                "library/busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "docker.io/busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "index.docker.io/library/busybox",
+                "docker.io/library/busybox:latest",
+                "busybox:latest",
+            ),
+            (
+                "user/app:v1.0-rc_1",
+                "docker.io/user/app:v1.0-rc_1",
+                "user/app:v1.0-rc_1",
+            ),
+            (
+                "localhost:5000/x/y:tag",
+                "localhost:5000/x/y:tag",
+                "localhost:5000/x/y:tag",
+            ),
             ("localhost/x", "localhost/x:latest", "localhost/x:latest"),
             ("ghcr.io/o/p", "ghcr.io/o/p:latest", "ghcr.io/o/p:latest"),
-            ("Registry.Example/a", "Registry.Example/a:latest", "Registry.Example/a:latest"),
+            (
+                "Registry.Example/a",
+                "Registry.Example/a:latest",
+                "Registry.Example/a:latest",
+            ),
             ("[::1]:5000/a:b", "[::1]:5000/a:b", "[::1]:5000/a:b"),
-            ("a.b_c__d--e/f", "docker.io/a.b_c__d--e/f:latest", "a.b_c__d--e/f:latest"),
+            (
+                "ab_c__d--e/f.g",
+                "docker.io/ab_c__d--e/f.g:latest",
+                "ab_c__d--e/f.g:latest",
+            ),
         ];
         for (input, full, familiar) in cases {
             let r = Reference::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));

@@ -79,7 +79,11 @@ impl Index {
             .collect()
     }
 
-    fn set_tag(&mut self, reference: &Reference, id: &Digest) -> Result<Option<RefTarget>, ImageError> {
+    fn set_tag(
+        &mut self,
+        reference: &Reference,
+        id: &Digest,
+    ) -> Result<Option<RefTarget>, ImageError> {
         let key = tag_key(reference)?;
         let record = self
             .images
@@ -123,7 +127,13 @@ impl<'a> Refs<'a> {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Index::default()),
-            Err(source) => return Err(ImageError::Io { op: "read", path, source }),
+            Err(source) => {
+                return Err(ImageError::Io {
+                    op: "read",
+                    path,
+                    source,
+                });
+            }
         };
         serde_json::from_slice(&bytes).map_err(|source| ImageError::CorruptIndex { path, source })
     }
@@ -137,10 +147,11 @@ impl<'a> Refs<'a> {
         let _lock = self.store.lock(LOCK_NAME)?;
         let mut index = self.load()?;
         let out = f(&mut index)?;
-        let bytes = serde_json::to_vec_pretty(&index).map_err(|source| ImageError::CorruptIndex {
-            path: self.path(),
-            source,
-        })?;
+        let bytes =
+            serde_json::to_vec_pretty(&index).map_err(|source| ImageError::CorruptIndex {
+                path: self.path(),
+                source,
+            })?;
         store::write_atomic(&self.path(), &bytes)?;
         Ok(out)
     }
@@ -201,11 +212,13 @@ mod tests {
         let refs = Refs::new(&store);
         let id = Digest::of_bytes(b"config a");
         let busybox = Reference::parse("busybox").unwrap();
-        assert_eq!(refs.add_image(&id, record("a"), Some(&busybox)).unwrap(), None);
+        assert_eq!(
+            refs.add_image(&id, record("a"), Some(&busybox)).unwrap(),
+            None
+        );
         let target = refs.lookup(&busybox).unwrap().unwrap();
         assert_eq!(target.config, id);
-        let by_digest =
-            Reference::parse(&format!("anything@{}", record("a").manifest)).unwrap();
+        let by_digest = Reference::parse(&format!("anything@{}", record("a").manifest)).unwrap();
         assert_eq!(refs.lookup(&by_digest).unwrap(), Some(target.clone()));
 
         let v2 = Reference::parse("busybox:v2").unwrap();
@@ -213,11 +226,17 @@ mod tests {
         let names: Vec<String> = refs.list().unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             names,
-            ["docker.io/library/busybox:latest", "docker.io/library/busybox:v2"]
+            [
+                "docker.io/library/busybox:latest",
+                "docker.io/library/busybox:v2"
+            ]
         );
         assert_eq!(refs.untag(&busybox).unwrap(), Some(target));
         assert_eq!(refs.untag(&busybox).unwrap(), None);
-        assert_eq!(refs.load().unwrap().tags_of(&id), ["docker.io/library/busybox:v2"]);
+        assert_eq!(
+            refs.load().unwrap().tags_of(&id),
+            ["docker.io/library/busybox:v2"]
+        );
         // The untagged image is still known.
         assert!(refs.load().unwrap().images.contains_key(&id));
     }

@@ -218,7 +218,11 @@ impl TempSnapshot {
 
     /// Renames the tree to `snapshots/<chain hex>`, or drops it when that
     /// snapshot already exists (an earlier import or a concurrent process).
-    pub(crate) fn commit(mut self, store: &Store, chain: &ChainId) -> Result<PathBuf, SnapshotError> {
+    pub(crate) fn commit(
+        mut self,
+        store: &Store,
+        chain: &ChainId,
+    ) -> Result<PathBuf, SnapshotError> {
         let target = path(store, chain);
         if target.is_dir() {
             return Ok(target);

@@ -165,9 +165,16 @@ fn supervise(
 ) -> Result<i32, MonitorError> {
     let dir = record::container_dir(store.root(), &record.id);
     let hierarchy = cgroup::detect()?;
-    let plan = plan(store, record, hierarchy.enforces_devices())?;
+    let mut plan = plan(store, record, hierarchy.enforces_devices())?;
     let cg = hierarchy.create(CGROUP_PARENT, &record.id, &limits(record))?;
-    let pid = match spawn::spawn(&plan, &cg, stdio) {
+    plan.cgroup_files = match cg.self_join_files() {
+        Ok(files) => files,
+        Err(e) => {
+            let _ = cg.destroy();
+            return Err(e.into());
+        }
+    };
+    let pid = match spawn::spawn(&plan, stdio) {
         Ok(pid) => pid,
         Err(e) => {
             let _ = cg.destroy();
@@ -294,6 +301,7 @@ fn plan(
             files,
             own_netns,
             privileged: c.privileged,
+            volatile: c.auto_remove,
         },
         args: c.args.clone(),
         env: c.env.clone(),
@@ -306,6 +314,7 @@ fn plan(
         read_only: c.read_only,
         privileged: c.privileged,
         own_netns,
+        cgroup_files: Vec::new(),
     })
 }
 

@@ -1021,5 +1021,4 @@ mod tests {
         });
         assert_eq!(code, 0, "child failed at step {code}");
     }
-
 }

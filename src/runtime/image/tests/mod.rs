@@ -1,1 +1,8 @@
-//! Integration tests of the image layer (need root).
+//! Integration tests of the image layer. They run as root: layers carry
+//! ownership, device nodes and trusted.* xattrs.
+
+mod busybox;
+mod fixtures;
+mod import_tests;
+mod malicious;
+mod resolve_tests;

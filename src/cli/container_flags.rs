@@ -1,0 +1,282 @@
+//! The flags `run` and `create` share, and how they combine with the image's
+//! config into a container's [`RunConfig`], with docker's precedence rules.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::CliError;
+use crate::runtime::container::record::RunConfig;
+use crate::runtime::image::Image;
+use crate::spec::units::parse_bytes;
+
+/// docker refuses memory limits below this.
+const MIN_MEMORY: u64 = 6 * 1024 * 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct ContainerFlags {
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to take it from this shell)
+    #[arg(short = 'e', long = "env", value_name = "LIST")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Username or UID, with an optional group (user[:group])
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long = "hostname")]
+    pub hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Keep STDIN open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Network: none (loopback only) or host
+    #[arg(long = "network", alias = "net", default_value = "none", value_parser = ["none", "host"])]
+    pub network: String,
+    /// Give extended privileges to the container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Security options: no-new-privileges[=true|false], seccomp=unconfined
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Memory limit (e.g. 512m)
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs (e.g. 1.5)
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// Tune the container's pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Set metadata on the container (KEY=VALUE)
+    #[arg(short = 'l', long = "label", value_name = "LIST")]
+    pub labels: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait for the container to stop before killing it
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<u64>,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// The image to run
+    pub image: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+fn invalid(message: String) -> CliError {
+    CliError::Engine { message, code: 125 }
+}
+
+impl ContainerFlags {
+    /// The container's configuration: flags win over the image's settings.
+    pub fn to_config(&self, image: &Image, id_hint: &str) -> Result<RunConfig, CliError> {
+        let img = image.config.config().clone().unwrap_or_default();
+        let args = self.args(img.entrypoint().clone(), img.cmd().clone())?;
+        let mut env: Vec<String> = img.env().clone().unwrap_or_default();
+        for (key, value) in self.env_pairs()? {
+            env.retain(|e| e.split('=').next() != Some(key.as_str()));
+            env.push(format!("{key}={value}"));
+        }
+        let mut labels = img.labels().clone().unwrap_or_default();
+        for label in &self.labels {
+            let (k, v) = label.split_once('=').unwrap_or((label.as_str(), ""));
+            labels.insert(k.to_string(), v.to_string());
+        }
+        let (no_new_privileges, seccomp) = self.security()?;
+        Ok(RunConfig {
+            args,
+            env,
+            working_dir: self
+                .workdir
+                .clone()
+                .or_else(|| img.working_dir().clone())
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "/".into()),
+            user: self
+                .user
+                .clone()
+                .or_else(|| img.user().clone())
+                .unwrap_or_default(),
+            hostname: self
+                .hostname
+                .clone()
+                .unwrap_or_else(|| id_hint.chars().take(12).collect()),
+            domainname: String::new(),
+            tty: false,
+            open_stdin: self.interactive,
+            labels: labels.into_iter().collect(),
+            init: self.init,
+            network_mode: self.network.clone(),
+            privileged: self.privileged,
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            no_new_privileges,
+            seccomp,
+            read_only: self.read_only,
+            memory: self.memory()?,
+            memory_swap: self.memory_swap()?,
+            cpus: self.cpus()?,
+            cpu_shares: self.cpu_shares,
+            pids_limit: self.pids_limit,
+            auto_remove: self.rm,
+            stop_signal: self
+                .stop_signal
+                .clone()
+                .or_else(|| img.stop_signal().clone()),
+            stop_timeout: self.stop_timeout,
+            restart_policy: "no".into(),
+            layers: image.layer_dirs.clone(),
+        })
+    }
+
+    /// docker's rules: `--entrypoint` replaces the image's entrypoint and drops its
+    /// CMD; a command given on the line replaces CMD.
+    fn args(
+        &self,
+        entrypoint: Option<Vec<String>>,
+        cmd: Option<Vec<String>>,
+    ) -> Result<Vec<String>, CliError> {
+        let (entrypoint, cmd) = match &self.entrypoint {
+            Some(e) if e.is_empty() => (Vec::new(), None),
+            Some(e) => (vec![e.clone()], None),
+            None => (entrypoint.unwrap_or_default(), cmd),
+        };
+        let cmd = if self.command.is_empty() {
+            cmd.unwrap_or_default()
+        } else {
+            self.command.clone()
+        };
+        let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+        if args.is_empty() {
+            return Err(invalid("no command specified".into()));
+        }
+        Ok(args)
+    }
+
+    fn env_pairs(&self) -> Result<Vec<(String, String)>, CliError> {
+        let mut out = Vec::new();
+        for file in &self.env_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| invalid(format!("open {}: {e}", file.display())))?;
+            for line in text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            {
+                out.extend(env_entry(line));
+            }
+        }
+        for entry in &self.env {
+            out.extend(env_entry(entry));
+        }
+        Ok(out)
+    }
+
+    fn security(&self) -> Result<(bool, bool), CliError> {
+        let (mut no_new_privileges, mut seccomp) = (true, true);
+        for opt in &self.security_opt {
+            match opt.replace(':', "=").as_str() {
+                "no-new-privileges" | "no-new-privileges=true" => no_new_privileges = true,
+                "no-new-privileges=false" => no_new_privileges = false,
+                "seccomp=unconfined" => seccomp = false,
+                other => {
+                    return Err(invalid(format!(
+                        "invalid --security-opt {other:?}: berth supports no-new-privileges[=true|false] and seccomp=unconfined"
+                    )));
+                }
+            }
+        }
+        Ok((no_new_privileges, seccomp))
+    }
+
+    fn memory(&self) -> Result<Option<u64>, CliError> {
+        let Some(text) = &self.memory else {
+            return Ok(None);
+        };
+        let bytes = parse_bytes(text).map_err(|e| {
+            invalid(format!(
+                "invalid argument {text:?} for \"-m, --memory\" flag: {e}"
+            ))
+        })?;
+        if bytes < MIN_MEMORY {
+            return Err(invalid("Minimum memory limit allowed is 6MB".into()));
+        }
+        Ok(Some(bytes))
+    }
+
+    fn memory_swap(&self) -> Result<Option<i64>, CliError> {
+        match self.memory_swap.as_deref() {
+            None => Ok(None),
+            Some("-1") => Ok(Some(-1)),
+            Some(text) => {
+                let bytes = parse_bytes(text).map_err(|e| {
+                    invalid(format!(
+                        "invalid argument {text:?} for \"--memory-swap\" flag: {e}"
+                    ))
+                })?;
+                i64::try_from(bytes)
+                    .map(Some)
+                    .map_err(|_| invalid(format!("--memory-swap {text} is too large")))
+            }
+        }
+    }
+
+    fn cpus(&self) -> Result<Option<f64>, CliError> {
+        let Some(text) = &self.cpus else {
+            return Ok(None);
+        };
+        let cpus: f64 = text.parse().map_err(|_| {
+            invalid(format!(
+                "invalid argument {text:?} for \"--cpus\" flag: not a number"
+            ))
+        })?;
+        let available = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        if !(0.01..=available).contains(&cpus) {
+            return Err(invalid(format!(
+                "range of CPUs is from 0.01 to {available:.2}, as there are only {available} CPUs available"
+            )));
+        }
+        Ok(Some(cpus))
+    }
+}
+
+/// `KEY=VALUE`, or `KEY` taken from this process's environment (skipped if unset).
+fn env_entry(entry: &str) -> Option<(String, String)> {
+    match entry.split_once('=') {
+        Some((k, v)) => Some((k.to_string(), v.to_string())),
+        None => std::env::var(entry).ok().map(|v| (entry.to_string(), v)),
+    }
+}
