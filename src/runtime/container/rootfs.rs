@@ -9,10 +9,10 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag, open, openat2};
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, open, openat, openat2};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmodat, makedev, mkdirat, mknodat};
-use nix::unistd::{fchdir, pivot_root, symlinkat};
+use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmodat, fstatat, makedev, mkdirat, mknodat};
+use nix::unistd::{UnlinkatFlags, fchdir, pivot_root, symlinkat, unlinkat};
 
 use super::init::InitError;
 
@@ -145,21 +145,54 @@ fn open_in_root(root: &OwnedFd, path: &str, dir: bool) -> Result<OwnedFd, InitEr
 }
 
 /// Opens (creating if needed) a regular file inside the rootfs as a mount target.
+/// The parent is resolved inside the rootfs; the last component is never
+/// followed: a symlink there (which could point anywhere) is replaced by an
+/// empty file in the container's upper layer.
 fn file_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
-    let parent = Path::new(path)
+    let parent_path = Path::new(path)
         .parent()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    dir_in_root(root, &parent)?;
-    if let Ok(fd) = open_in_root(root, path, false) {
-        return Ok(fd);
+    let name = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| InitError::engine(format!("invalid mount destination /{path}")))?;
+    let parent = dir_in_root(root, &parent_path)?;
+    let parent = open(
+        fd_path(&parent).as_str(),
+        OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err(&format!("opening /{parent_path}"), e))?;
+    match fstatat(&parent, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
+            unlinkat(&parent, name.as_str(), UnlinkatFlags::NoRemoveDir)
+                .map_err(|e| err(&format!("replacing the symlink /{path}"), e))?;
+        }
+        Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR => {
+            return Err(InitError::engine(format!(
+                "cannot mount a file over the directory /{path}"
+            )));
+        }
+        _ => {}
     }
-    let how = OpenHow::new()
-        .flags(OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC)
-        .mode(Mode::from_bits_truncate(0o644))
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    drop(openat2(root, path, how).map_err(|e| err(&format!("creating /{path}"), e))?);
-    open_in_root(root, path, false)
+    let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    drop(
+        openat(
+            &parent,
+            name.as_str(),
+            flags,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map_err(|e| err(&format!("creating /{path}"), e))?,
+    );
+    openat(
+        &parent,
+        name.as_str(),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err(&format!("opening /{path}"), e))
 }
 
 fn mount_fs(

@@ -1,0 +1,438 @@
+//! `berth run` end to end, as root, on a busybox image built from the host's
+//! busybox: isolation, limits, exit codes, and cleanup, asserted from inside the
+//! container and from the host.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::cli::{Run, berth};
+use support::images::import_busybox;
+
+struct Fixture {
+    work: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture::with_image(|_| {})
+    }
+
+    /// A private root with a busybox image `bb`, `extra` adding files to it.
+    fn with_image(extra: impl Fn(&Path)) -> Fixture {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the runtime tests need root"
+        );
+        let work = match tempfile::tempdir() {
+            Ok(w) => w,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let root = work.path().join("root");
+        let run = import_busybox(&root, work.path(), "bb", extra);
+        assert_eq!(run.code, 0, "import failed: {}", run.stderr);
+        Fixture { work, root }
+    }
+
+    fn berth(&self, args: &[&str]) -> Run {
+        berth(&self.root, self.work.path(), args)
+    }
+
+    /// `run --rm bb sh -c SCRIPT` with extra flags before the image.
+    fn sh(&self, flags: &[&str], script: &str) -> Run {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["bb", "sh", "-c", script]);
+        self.berth(&args)
+    }
+
+    /// Container directories left under the root (names index excluded).
+    fn containers(&self) -> Vec<String> {
+        let dir = self.root.join("containers");
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != "names")
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn state(&self, id: &str) -> serde_json::Value {
+        let path = self.root.join("containers").join(id).join("state.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_default()
+    }
+}
+
+#[test]
+fn the_command_is_pid_1_and_the_hostname_is_set() {
+    let f = Fixture::new();
+    let run = f.sh(&["-h", "myhost"], "echo $$; hostname; cat /etc/hostname");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "1\nmyhost\nmyhost\n");
+}
+
+#[test]
+fn capabilities_seccomp_and_no_new_privs_match_docker() {
+    let f = Fixture::new();
+    let run = f.sh(
+        &[],
+        "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let expected = "CapInh:\t0000000000000000\nCapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n";
+    assert_eq!(run.stdout, expected);
+}
+
+#[test]
+fn a_non_root_user_has_no_effective_capabilities() {
+    let f = Fixture::new();
+    let run = f.sh(
+        &["-u", "web"],
+        "id; grep -E '^(CapEff|CapBnd):' /proc/self/status",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // The kernel keeps supplementary groups sorted.
+    assert!(
+        run.stdout
+            .starts_with("uid=1000(web) gid=1000(web) groups=10(wheel),1000(web)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("CapEff:\t0000000000000000"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("CapBnd:\t00000000a80425fb"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn cap_add_and_drop_change_the_set() {
+    let f = Fixture::new();
+    let run = f.sh(
+        &["--cap-drop", "ALL", "--cap-add", "NET_ADMIN"],
+        "grep CapEff /proc/self/status",
+    );
+    assert_eq!(run.stdout, "CapEff:\t0000000000001000\n", "{}", run.stderr);
+}
+
+#[test]
+fn seccomp_blocks_dangerous_syscalls() {
+    let f = Fixture::new();
+    // busybox's unshare and mount applets are not linked; use the shell builtin
+    // path through busybox directly.
+    let run = f.sh(&[], "busybox mount -t tmpfs none /mnt 2>&1; echo rc=$?");
+    assert!(
+        run.stdout.contains("rc=1") || run.stdout.contains("rc=255"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("ermission denied") || run.stdout.contains("not permitted"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn masked_and_read_only_paths() {
+    let f = Fixture::new();
+    let run = f.sh(
+        &[],
+        "for p in /proc/keys /proc/timer_list /proc/kcore; do [ -e $p ] && echo \"$p:$(cat $p | wc -c)\"; done; \
+         echo x > /proc/sysrq-trigger 2>/dev/null && echo sysrq-writable; \
+         echo 1 > /proc/sys/vm/drop_caches 2>/dev/null && echo sys-writable; \
+         ls /sys/firmware | wc -l; echo done",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for line in run.stdout.lines().filter(|l| l.starts_with("/proc/")) {
+        assert!(line.ends_with(":0"), "{line} is not masked");
+    }
+    assert!(run.stdout.contains("/proc/keys:0"), "{}", run.stdout);
+    assert!(!run.stdout.contains("writable"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("0\ndone\n"), "{}", run.stdout);
+}
+
+#[test]
+fn only_stdio_is_inherited() {
+    let f = Fixture::new();
+    // `; true` keeps sh as pid 1 (it would exec a lone last command).
+    let run = f.sh(&[], "ls /proc/1/fd; true");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "0\n1\n2\n");
+}
+
+#[test]
+fn dev_has_exactly_dockers_devices() {
+    let f = Fixture::new();
+    let run = f.sh(
+        &[],
+        "ls /dev | tr '\\n' ' '; echo; echo hi > /dev/null && head -c 4 /dev/zero | wc -c",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero \n4\n"
+    );
+}
+
+#[test]
+fn the_memory_limit_holds_and_the_oom_kill_is_recorded() {
+    let f = Fixture::new();
+    // dd allocates and fills a 64 MiB buffer: four times the limit.
+    let run = f.berth(&[
+        "run",
+        "-m",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "--name",
+        "hog",
+        "bb",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=64M",
+        "count=1",
+    ]);
+    assert_eq!(run.code, 137, "{} {}", run.stdout, run.stderr);
+    let id = f.containers().into_iter().next().unwrap_or_default();
+    let state = f.state(&id);
+    assert_eq!(state["oom_killed"], true, "{state}");
+    assert_eq!(state["exit_code"], 137);
+    assert_eq!(state["status"], "exited");
+}
+
+#[test]
+fn the_pids_limit_holds() {
+    let f = Fixture::new();
+    let run = f.sh(
+        &["--pids-limit", "8"],
+        "for i in $(seq 1 20); do sleep 2 & done 2>&1; echo started",
+    );
+    assert!(
+        run.stderr.contains("can't fork") || run.stdout.contains("can't fork"),
+        "{} {}",
+        run.stdout,
+        run.stderr
+    );
+}
+
+#[test]
+fn read_only_rootfs_holds() {
+    let f = Fixture::new();
+    let run = f.sh(
+        &["--read-only"],
+        "touch /x 2>&1; touch /tmp/x 2>&1; echo ok > /dev/shm/x && echo shm-ok",
+    );
+    assert!(
+        run.stdout.contains("touch: /x: Read-only file system"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("touch: /tmp/x: Read-only file system"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("shm-ok"), "{}", run.stdout);
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    let f = Fixture::new();
+    assert_eq!(f.sh(&[], "exit 0").code, 0);
+    assert_eq!(f.sh(&[], "exit 1").code, 1);
+    assert_eq!(f.sh(&[], "exit 42").code, 42);
+    let not_found = f.berth(&["run", "--rm", "bb", "nope"]);
+    assert_eq!(not_found.code, 127);
+    assert!(
+        not_found
+            .stderr
+            .contains("exec: \"nope\": executable file not found in $PATH"),
+        "{}",
+        not_found.stderr
+    );
+    let not_exec = f.berth(&["run", "--rm", "bb", "/etc/passwd"]);
+    assert_eq!(not_exec.code, 126);
+    assert!(
+        not_exec.stderr.contains("permission denied"),
+        "{}",
+        not_exec.stderr
+    );
+    let bad_flag = f.berth(&["run", "--rm", "--memory", "12zz", "bb", "true"]);
+    assert_eq!(bad_flag.code, 125);
+    assert!(
+        bad_flag.stderr.contains("invalid argument \"12zz\""),
+        "{}",
+        bad_flag.stderr
+    );
+    let no_image = f.berth(&["run", "--rm", "ghost:1", "true"]);
+    assert_eq!(no_image.code, 125);
+    assert!(
+        no_image
+            .stderr
+            .contains("Unable to find image 'ghost:1' locally"),
+        "{}",
+        no_image.stderr
+    );
+    assert!(
+        f.containers().is_empty(),
+        "left behind: {:?}",
+        f.containers()
+    );
+}
+
+#[test]
+fn a_failed_start_leaves_no_cgroup_or_process() {
+    let f = Fixture::new();
+    let run = f.berth(&["run", "--name", "broken", "bb", "nope"]);
+    assert_eq!(run.code, 127);
+    let ids = f.containers();
+    assert_eq!(ids.len(), 1, "docker keeps the created container");
+    let state = f.state(&ids[0]);
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["exit_code"], 127);
+    for controller in ["memory", "pids", "cpu", "freezer"] {
+        let cg = Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join("berth")
+            .join(&ids[0]);
+        assert!(!cg.exists(), "cgroup left: {}", cg.display());
+    }
+}
+
+#[test]
+fn a_working_dir_in_proc_self_fd_is_refused() {
+    let f = Fixture::new();
+    let run = f.berth(&["run", "--rm", "-w", "/proc/self/fd/3", "bb", "pwd"]);
+    assert_eq!(run.code, 125, "{}", run.stdout);
+    assert!(run.stderr.contains("/proc/self/fd/3"), "{}", run.stderr);
+}
+
+#[test]
+fn workdir_user_env_and_entrypoint() {
+    let f = Fixture::new();
+    let run = f.berth(&[
+        "run",
+        "--rm",
+        "-w",
+        "/srv/app",
+        "-u",
+        "1000:10",
+        "-e",
+        "A=1",
+        "-e",
+        "B=two",
+        "bb",
+        "sh",
+        "-c",
+        "pwd; id -u; id -g; echo $A$B; echo $HOME",
+    ]);
+    // HOME comes from the passwd entry of the uid, as in docker.
+    assert_eq!(
+        run.stdout, "/srv/app\n1000\n10\n1two\n/home/web\n",
+        "{}",
+        run.stderr
+    );
+    let run = f.berth(&["run", "--rm", "--entrypoint", "echo", "bb", "a", "b"]);
+    assert_eq!(run.stdout, "a b\n");
+}
+
+#[test]
+fn a_dev_null_symlink_in_the_image_cannot_reach_the_host() {
+    let outside = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => panic!("{e}"),
+    };
+    let target = outside.path().join("victim");
+    let target_text = target.to_string_lossy().into_owned();
+    let f = Fixture::with_image(move |root| {
+        let _ = std::fs::create_dir_all(root.join("dev"));
+        let _ = std::os::unix::fs::symlink(&target_text, root.join("dev/null"));
+        let _ = std::os::unix::fs::symlink(&target_text, root.join("etc/hosts"));
+    });
+    let run = f.sh(
+        &[],
+        "echo pwned > /dev/null; echo pwned >> /etc/hosts; echo done",
+    );
+    assert_eq!(run.stdout, "done\n", "{}", run.stderr);
+    assert!(!target.exists(), "the container wrote a host file");
+}
+
+#[test]
+fn no_process_in_the_container_sees_the_berth_binary() {
+    let f = Fixture::new();
+    let run = f.sh(&[], "for p in /proc/[0-9]*; do readlink $p/exe; done; echo x > /proc/1/exe 2>&1 || echo refused");
+    let berth_bin = env!("CARGO_BIN_EXE_berth");
+    assert!(!run.stdout.contains(berth_bin), "{}", run.stdout);
+    assert!(!run.stdout.contains("berth"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("refused") || run.stdout.contains("busy"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn network_none_has_only_loopback_and_host_shares() {
+    let f = Fixture::new();
+    let run = f.sh(&[], "ls /sys/class/net | tr '\\n' ' '");
+    assert_eq!(run.stdout, "lo ", "{}", run.stderr);
+    let host_if = std::fs::read_dir("/sys/class/net")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let run = f.sh(&["--network", "host"], "ls /sys/class/net | wc -l");
+    assert_eq!(run.stdout.trim(), host_if.to_string(), "{}", run.stderr);
+}
+
+#[test]
+fn detached_run_prints_the_id_and_create_start_work() {
+    let f = Fixture::new();
+    let run = f.berth(&["run", "-d", "bb", "true"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = run.stdout.trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    wait_exited(&f, &id);
+    let created = f.berth(&["create", "--name", "later", "bb", "sh", "-c", "exit 7"]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let id2 = created.stdout.trim().to_string();
+    assert_eq!(f.state(&id2)["status"], "created");
+    let started = f.berth(&["start", "-a", "later"]);
+    assert_eq!(started.code, 7);
+    let started = f.berth(&["start", "-a", &id2[..12]]);
+    assert_eq!(started.code, 7, "a unique id prefix names the container");
+}
+
+#[test]
+fn names_are_unique() {
+    let f = Fixture::new();
+    assert_eq!(f.berth(&["create", "--name", "one", "bb", "true"]).code, 0);
+    let again = f.berth(&["create", "--name", "one", "bb", "true"]);
+    assert_eq!(again.code, 125);
+    assert!(
+        again
+            .stderr
+            .contains("The container name \"/one\" is already in use"),
+        "{}",
+        again.stderr
+    );
+}
+
+fn wait_exited(f: &Fixture, id: &str) {
+    for _ in 0..200 {
+        if f.state(id)["status"] == "exited" {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("container {id} did not exit: {}", f.state(id));
+}
