@@ -436,3 +436,77 @@ fn wait_exited(f: &Fixture, id: &str) {
     }
     panic!("container {id} did not exit: {}", f.state(id));
 }
+
+#[test]
+fn security_opts_turn_off_no_new_privs_and_seccomp() {
+    let f = Fixture::new();
+    let run = f.sh(
+        &["--security-opt", "no-new-privileges=false"],
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status",
+    );
+    assert_eq!(
+        run.stdout, "NoNewPrivs:\t0\nSeccomp:\t2\n",
+        "{}",
+        run.stderr
+    );
+    let run = f.sh(
+        &["--security-opt", "seccomp=unconfined"],
+        "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status",
+    );
+    assert_eq!(
+        run.stdout, "NoNewPrivs:\t1\nSeccomp:\t0\n",
+        "{}",
+        run.stderr
+    );
+    let run = f.sh(
+        &["--privileged"],
+        "grep -E '^(CapEff|Seccomp):' /proc/self/status",
+    );
+    assert!(run.stdout.contains("Seccomp:\t0"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("CapEff:\t00000000a80425fb"),
+        "{}",
+        run.stdout
+    );
+    let bad = f.sh(&["--security-opt", "apparmor=x"], "true");
+    assert_eq!(bad.code, 125);
+}
+
+#[test]
+fn init_reaps_orphans_and_passes_the_exit_status() {
+    let f = Fixture::new();
+    // Without --init the command is pid 1; with it, the command is pid 2 and the
+    // orphaned background sleeps are reaped, so none is left a zombie.
+    let run = f.sh(
+        &["--init"],
+        "echo $$; (sleep 0.1 &) ; sleep 0.3; ps -o stat,comm | grep -c Z; exit 5",
+    );
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert_eq!(run.stdout, "2\n0\n");
+    let plain = f.sh(&[], "echo $$");
+    assert_eq!(plain.stdout, "1\n");
+}
+
+#[test]
+fn tty_is_a_real_pty_that_follows_the_terminal_size() {
+    let f = Fixture::new();
+    let berth_bin = env!("CARGO_BIN_EXE_berth");
+    let root = f.root.display().to_string();
+    // `script` gives berth a real terminal of 33x101.
+    let inner = format!(
+        "stty rows 33 cols 101; {berth_bin} --root {root} run --rm -it bb sh -c 'tty; stty size; echo $TERM; exit 4'"
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output();
+    let Ok(out) = out else {
+        panic!("script(1) is needed for this test")
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("/dev/pts/0\r\n33 101\r\nxterm\r\n"),
+        "{text:?}"
+    );
+}

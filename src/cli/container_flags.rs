@@ -42,6 +42,9 @@ pub struct ContainerFlags {
     /// Keep STDIN open
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// Network: none (loopback only) or host
     #[arg(long = "network", alias = "net", default_value = "none", value_parser = ["none", "host"])]
     pub network: String,
@@ -133,7 +136,7 @@ impl ContainerFlags {
                 .clone()
                 .unwrap_or_else(|| id_hint.chars().take(12).collect()),
             domainname: String::new(),
-            tty: false,
+            tty: self.tty,
             open_stdin: self.interactive,
             labels: labels.into_iter().collect(),
             init: self.init,

@@ -143,10 +143,10 @@ fn release_name(store: &Store, name: &str) {
 /// Finds a container by name, full id or unique id prefix, as docker does.
 pub fn resolve(store: &Store, wanted: &str) -> Result<String, ContainerError> {
     let wanted = wanted.trim_start_matches('/');
-    if let Some(id) = read_name(store, wanted) {
-        if record::container_dir(store.root(), &id).is_dir() {
-            return Ok(id);
-        }
+    if let Some(id) = read_name(store, wanted)
+        && record::container_dir(store.root(), &id).is_dir()
+    {
+        return Ok(id);
     }
     let dir = store.containers_dir();
     let entries = match std::fs::read_dir(&dir) {

@@ -75,14 +75,18 @@ pub struct InitPlan {
     pub read_only: bool,
     pub privileged: bool,
     pub own_netns: bool,
+    /// `--init`: pid 1 stays a small reaper that forwards signals to the command.
+    pub init: bool,
+    /// `-t`: stdio is a pty from the container's devpts; see `console`.
+    pub tty: bool,
     /// Files to write `0` into to join the container's cgroup (see
     /// `Cgroup::self_join_files`).
     pub cgroup_files: Vec<std::path::PathBuf>,
 }
 
 /// The child side of `clone`: never returns.
-pub fn run(plan: &InitPlan, report: OwnedFd) -> ! {
-    let err = match setup_and_exec(plan) {
+pub fn run(plan: &InitPlan, report: OwnedFd, console: Option<OwnedFd>) -> ! {
+    let err = match setup_and_exec(plan, console) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -95,7 +99,10 @@ pub fn run(plan: &InitPlan, report: OwnedFd) -> ! {
     unsafe { libc::_exit(err.code) }
 }
 
-fn setup_and_exec(plan: &InitPlan) -> Result<std::convert::Infallible, InitError> {
+fn setup_and_exec(
+    plan: &InitPlan,
+    console: Option<OwnedFd>,
+) -> Result<std::convert::Infallible, InitError> {
     set_dumpable(false)?;
     // Die with the monitor: a container is never left running unsupervised.
     // SAFETY: plain prctl with integer arguments.
@@ -113,6 +120,9 @@ fn setup_and_exec(plan: &InitPlan) -> Result<std::convert::Infallible, InitError
         paths::readonly_paths().map_err(|e| InitError::engine(e.to_string()))?;
     }
     let user = lookup_user(&plan.user)?;
+    if let Some(socket) = console {
+        super::console::setup(&socket)?;
+    }
     enter_working_dir(&plan.working_dir)?;
     if plan.read_only {
         rootfs::make_root_readonly()?;
@@ -122,8 +132,67 @@ fn setup_and_exec(plan: &InitPlan) -> Result<std::convert::Infallible, InitError
     drop_privileges(plan, &user)?;
     umask(Mode::from_bits_truncate(0o022));
     close_inherited_fds();
+    if plan.init {
+        return reaper(&plan.args, &env);
+    }
     unblock_signals();
     exec(&plan.args, &env)
+}
+
+/// `--init`: fork the command, then as pid 1 pass every catchable signal on to
+/// it and reap every orphan, exiting with the command's status (128 + signal
+/// if a signal killed it). The reaper stays non-dumpable, so a container
+/// process without CAP_SYS_PTRACE cannot open its /proc/1/exe.
+fn reaper(args: &[String], env: &[String]) -> Result<std::convert::Infallible, InitError> {
+    let mut all = SigSet::all();
+    all.remove(nix::sys::signal::Signal::SIGKILL);
+    all.remove(nix::sys::signal::Signal::SIGSTOP);
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None)
+        .map_err(|e| sys("blocking signals", e))?;
+    // SAFETY: single-threaded; the child only unblocks signals and execs.
+    let child = match unsafe { nix::unistd::fork() }.map_err(|e| sys("fork", e))? {
+        nix::unistd::ForkResult::Child => {
+            unblock_signals();
+            let err = match exec(args, env) {
+                Ok(never) => match never {},
+                Err(e) => e,
+            };
+            eprintln!("berth-init: {}", err.message);
+            // SAFETY: leave without running the parent's cleanup.
+            unsafe { libc::_exit(err.code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
+    loop {
+        match all.wait() {
+            Ok(nix::sys::signal::Signal::SIGCHLD) => {
+                if let Some(code) = reap_all(child) {
+                    // SAFETY: pid 1 exiting ends the container.
+                    unsafe { libc::_exit(code) }
+                }
+            }
+            Ok(sig) => {
+                let _ = nix::sys::signal::kill(child, sig);
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Reaps every exited process; the command's status once it is among them.
+fn reap_all(command: nix::unistd::Pid) -> Option<i32> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let mut result = None;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == command => result = Some(code),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == command => {
+                result = Some(128 + sig as i32)
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return result,
+            Ok(_) => {}
+        }
+    }
 }
 
 fn sys(what: &str, e: Errno) -> InitError {
@@ -242,6 +311,9 @@ fn final_env(plan: &InitPlan, user: &ExecUser) -> Vec<String> {
     if !has(&env, "HOME") {
         env.push(format!("HOME={}", user.home));
     }
+    if plan.tty && !has(&env, "TERM") {
+        env.push("TERM=xterm".into());
+    }
     env
 }
 
@@ -250,6 +322,12 @@ fn final_env(plan: &InitPlan, user: &ExecUser) -> Vec<String> {
 /// (last, so the filter does not have to allow our own setup).
 fn drop_privileges(plan: &InitPlan, user: &ExecUser) -> Result<(), InitError> {
     let engine = |e: crate::runtime::security::SecurityError| InitError::engine(e.to_string());
+    let early_seccomp = !plan.no_new_privileges;
+    if let (true, Some(program)) = (early_seccomp, &plan.seccomp) {
+        // Without no_new_privs only CAP_SYS_ADMIN may install a filter; the
+        // syscalls still to come (capset, setuid, prctl) are all allowed by it.
+        seccomp::install(program).map_err(engine)?;
+    }
     caps::drop_bounding(&plan.caps).map_err(engine)?;
     let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     setgroups(&groups).map_err(|e| sys("setgroups", e))?;
@@ -259,7 +337,7 @@ fn drop_privileges(plan: &InitPlan, user: &ExecUser) -> Result<(), InitError> {
     if plan.no_new_privileges {
         seccomp::set_no_new_privs().map_err(engine)?;
     }
-    if let Some(program) = &plan.seccomp {
+    if let (false, Some(program)) = (early_seccomp, &plan.seccomp) {
         seccomp::install(program).map_err(engine)?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! Containers: create/start (namespaces, rootfs, security), and their records on
 //! disk.
 
+pub mod console;
 pub mod create;
 pub mod etc_files;
 pub mod init;

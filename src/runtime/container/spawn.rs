@@ -13,6 +13,7 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::waitpid;
 use nix::unistd::{Pid, pipe2};
 
+use super::console;
 use super::init::{self, InitError, InitPlan};
 
 /// The container's stdio, as fds the child dups onto 0, 1 and 2.
@@ -38,10 +39,20 @@ impl Stdio {
     }
 }
 
+/// A started container: its init's pid, and the pty master with `-t`.
+pub struct Spawned {
+    pub pid: Pid,
+    pub console: Option<OwnedFd>,
+}
+
 /// Clones the container's init and waits until its command is running (its
 /// close-on-exec report pipe closed) or failed (it wrote why).
-pub fn spawn(plan: &InitPlan, stdio: Stdio) -> Result<Pid, InitError> {
+pub fn spawn(plan: &InitPlan, stdio: Stdio) -> Result<Spawned, InitError> {
     let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
+    let console = match plan.tty {
+        true => Some(console::socket_pair()?),
+        false => None,
+    };
     let mut flags = CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
@@ -60,13 +71,23 @@ pub fn spawn(plan: &InitPlan, stdio: Stdio) -> Result<Pid, InitError> {
     if pid == 0 {
         drop(report_read);
         set_stdio(&stdio);
-        init::run(plan, report_write);
+        let (monitor_end, container_end) =
+            console.map_or((None, None), |(m, c)| (Some(m), Some(c)));
+        drop(monitor_end);
+        init::run(plan, report_write, container_end);
     }
     let child = Pid::from_raw(pid as i32);
     drop(report_write);
     drop(stdio);
+    let master = console.and_then(|(monitor_end, container_end)| {
+        drop(container_end);
+        console::receive_master(&monitor_end)
+    });
     match read_report(report_read) {
-        None => Ok(child),
+        None => Ok(Spawned {
+            pid: child,
+            console: master,
+        }),
         Some(err) => {
             let _ = waitpid(child, None);
             Err(err)

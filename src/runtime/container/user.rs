@@ -82,10 +82,10 @@ fn supplementary(group: &str, user: &str, primary: u32) -> Vec<u32> {
         if f.len() < 4 || !f[3].split(',').any(|m| m == user) {
             continue;
         }
-        if let Ok(gid) = f[2].parse::<u32>() {
-            if !out.contains(&gid) {
-                out.push(gid);
-            }
+        if let Ok(gid) = f[2].parse::<u32>()
+            && !out.contains(&gid)
+        {
+            out.push(gid);
         }
     }
     out

@@ -14,6 +14,8 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, setsid};
 
+mod tty;
+
 use crate::runtime::cgroup::{self, Limits};
 use crate::runtime::container::create::{self, now_rfc3339, write_state};
 use crate::runtime::container::etc_files;
@@ -136,7 +138,7 @@ fn read_start_report(fd: OwnedFd) -> Result<(), MonitorError> {
     }
 }
 
-fn sys(what: &str, source: nix::errno::Errno) -> MonitorError {
+pub(crate) fn sys(what: &str, source: nix::errno::Errno) -> MonitorError {
     MonitorError::Sys {
         what: what.to_string(),
         source,
@@ -146,13 +148,19 @@ fn sys(what: &str, source: nix::errno::Errno) -> MonitorError {
 /// Blocks the forwarded signals and SIGCHLD, so the wait loop receives them
 /// synchronously; the container's init unblocks them before exec.
 fn block_signals() -> Result<SigSet, MonitorError> {
+    let set = watched_signals();
+    set.thread_block().map_err(|e| sys("blocking signals", e))?;
+    Ok(set)
+}
+
+fn watched_signals() -> SigSet {
     let mut set = SigSet::empty();
     for sig in FORWARDED {
         set.add(*sig);
     }
     set.add(Signal::SIGCHLD);
-    set.thread_block().map_err(|e| sys("blocking signals", e))?;
-    Ok(set)
+    set.add(Signal::SIGWINCH);
+    set
 }
 
 /// Starts, waits, records, cleans up. `report` (detached mode) learns whether the
@@ -174,8 +182,8 @@ fn supervise(
             return Err(e.into());
         }
     };
-    let pid = match spawn::spawn(&plan, stdio) {
-        Ok(pid) => pid,
+    let spawned = match spawn::spawn(&plan, stdio) {
+        Ok(spawned) => spawned,
         Err(e) => {
             let _ = cg.destroy();
             start_failed(&dir, &e);
@@ -184,6 +192,7 @@ fn supervise(
             return Err(MonitorError::Start(e));
         }
     };
+    let pid = spawned.pid;
     let mut state = ContainerState {
         status: Status::Running,
         pid: pid.as_raw(),
@@ -191,8 +200,17 @@ fn supervise(
         ..record::read_state(&dir).unwrap_or_default()
     };
     write_state(&dir, &state)?;
+    let detached = report.is_some();
     send_report(report, "ok");
-    let code = wait_for_exit(pid)?;
+    let code = match spawned.console {
+        Some(master) => tty::relay(
+            master,
+            pid,
+            !detached && record.config.open_stdin,
+            &watched_signals(),
+        )?,
+        None => wait_for_exit(pid)?,
+    };
     state.status = Status::Exited;
     state.exit_code = code;
     state.pid = 0;
@@ -231,17 +249,13 @@ fn cleanup_after(store: &Store, record: &ContainerRecord) {
 /// Waits for the container's init, passing signals on; returns docker's exit
 /// status (the code, or 128 + the signal that killed it).
 fn wait_for_exit(pid: Pid) -> Result<i32, MonitorError> {
-    let mut set = SigSet::empty();
-    for sig in FORWARDED {
-        set.add(*sig);
-    }
-    set.add(Signal::SIGCHLD);
+    let set = watched_signals();
     loop {
         if let Some(code) = reap(pid)? {
             return Ok(code);
         }
         match set.wait() {
-            Ok(Signal::SIGCHLD) | Err(_) => {}
+            Ok(Signal::SIGCHLD | Signal::SIGWINCH) | Err(_) => {}
             Ok(sig) => {
                 let _ = kill(pid, sig);
             }
@@ -249,7 +263,7 @@ fn wait_for_exit(pid: Pid) -> Result<i32, MonitorError> {
     }
 }
 
-fn reap(pid: Pid) -> Result<Option<i32>, MonitorError> {
+pub(crate) fn reap(pid: Pid) -> Result<Option<i32>, MonitorError> {
     match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
         Ok(WaitStatus::Exited(_, code)) => Ok(Some(code)),
         Ok(WaitStatus::Signaled(_, sig, _)) => Ok(Some(128 + sig as i32)),
@@ -314,6 +328,8 @@ fn plan(
         read_only: c.read_only,
         privileged: c.privileged,
         own_netns,
+        init: c.init,
+        tty: c.tty,
         cgroup_files: Vec::new(),
     })
 }

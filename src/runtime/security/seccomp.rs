@@ -541,8 +541,35 @@ pub fn default_filter(caps: &BTreeSet<Cap>) -> Result<BpfProgram, SecurityError>
 /// unprivileged process can only install a filter with it), so this also
 /// turns no_new_privs on. Call it last before `execve`: every syscall after
 /// it is filtered.
+/// Installs the filter with `seccomp(2)` directly (seccompiler's helper would
+/// also set no_new_privs, which `--security-opt no-new-privileges=false` must
+/// not get). Without no_new_privs the kernel requires CAP_SYS_ADMIN, so callers
+/// then install before dropping capabilities.
 pub fn install(prog: &BpfProgram) -> Result<(), SecurityError> {
-    seccompiler::apply_filter(prog).map_err(|source| SecurityError::SeccompInstall { source })
+    let len = u16::try_from(prog.len()).map_err(|_| SecurityError::Prctl {
+        op: "seccomp (filter too long)",
+        errno: nix::errno::Errno::E2BIG,
+    })?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: fprog points at `prog`, which outlives the call; the kernel copies it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if rc != 0 {
+        return Err(SecurityError::Prctl {
+            op: "seccomp(SECCOMP_SET_MODE_FILTER)",
+            errno: nix::errno::Errno::last(),
+        });
+    }
+    Ok(())
 }
 
 /// Sets `PR_SET_NO_NEW_PRIVS`: execve can no longer grant privileges
