@@ -510,3 +510,54 @@ fn tty_is_a_real_pty_that_follows_the_terminal_size() {
         "{text:?}"
     );
 }
+
+/// The OCI runtime config berth writes for a start is one runc accepts and runs
+/// with the same isolation.
+#[test]
+fn runc_runs_the_oci_spec_berth_generates() -> Result<(), Box<dyn std::error::Error>> {
+    let f = Fixture::new();
+    let script = "echo hello-from-$(hostname); grep -E '^(CapEff|NoNewPrivs):' /proc/self/status; cat /proc/keys | wc -c";
+    let created = f.berth(&[
+        "create", "--name", "peer", "-h", "peerhost", "-m", "64m", "bb", "sh", "-c", script,
+    ]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let id = created.stdout.trim().to_string();
+    let ours = f.berth(&["start", "-a", "peer"]);
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    let spec_path = f.root.join("containers").join(&id).join("config.oci.json");
+    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&spec_path)?)?;
+    let bundle = f.work.path().join("bundle");
+    std::fs::create_dir_all(&bundle)?;
+    spec["root"]["path"] = f.work.path().join("bb-rootfs").display().to_string().into();
+    let runc_id = format!("berth-peer-{}", std::process::id());
+    spec["linux"]["cgroupsPath"] = format!("berth-peer/{runc_id}").into();
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec_pretty(&spec)?,
+    )?;
+    let state = f.work.path().join("runc-state");
+    let out = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(&state)
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&runc_id)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let runc_out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "runc failed: {}{}",
+        runc_out,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        runc_out, ours.stdout,
+        "runc and berth ran the same container differently"
+    );
+    assert!(
+        runc_out.starts_with("hello-from-peerhost\nCapEff:\t00000000a80425fb\nNoNewPrivs:\t1\n0\n"),
+        "{runc_out}"
+    );
+    Ok(())
+}

@@ -282,24 +282,26 @@ fn enter_working_dir(dir: &str) -> Result<(), InitError> {
     }
 }
 
-/// docker's default: a high open-files limit; everything else inherited. Raising
-/// the hard limit needs CAP_SYS_RESOURCE, which some hosts withhold even from
-/// root; then the soft limit goes up to the hard one.
-fn set_rlimits() -> Result<(), InitError> {
-    const NOFILE: u64 = 1_048_576;
-    match setrlimit(Resource::RLIMIT_NOFILE, NOFILE, NOFILE) {
-        Ok(()) => Ok(()),
-        Err(Errno::EPERM) => {
-            let (_, hard) = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE)
-                .map_err(|e| sys("reading RLIMIT_NOFILE", e))?;
-            setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
-                .map_err(|e| sys("setting RLIMIT_NOFILE", e))
-        }
-        Err(e) => Err(sys("setting RLIMIT_NOFILE", e)),
+/// docker's open-files limit, or the highest this host lets us set: raising the
+/// hard limit needs CAP_SYS_RESOURCE, which some hosts withhold even from root.
+pub fn nofile_limit() -> u64 {
+    const DOCKER_NOFILE: u64 = 1_048_576;
+    let hard = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE).map_or(0, |(_, h)| h);
+    let can_raise = caps::has_effective(caps::Capability::CAP_SYS_RESOURCE);
+    if can_raise || hard >= DOCKER_NOFILE {
+        DOCKER_NOFILE
+    } else {
+        hard
     }
 }
 
-fn final_env(plan: &InitPlan, user: &ExecUser) -> Vec<String> {
+/// The open-files limit; everything else is inherited.
+fn set_rlimits() -> Result<(), InitError> {
+    let limit = nofile_limit();
+    setrlimit(Resource::RLIMIT_NOFILE, limit, limit).map_err(|e| sys("setting RLIMIT_NOFILE", e))
+}
+
+pub fn final_env(plan: &InitPlan, user: &ExecUser) -> Vec<String> {
     let mut env = plan.env.clone();
     let has = |env: &[String], key: &str| env.iter().any(|e| e.split('=').next() == Some(key));
     if !has(&env, "PATH") {

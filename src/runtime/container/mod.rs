@@ -6,6 +6,7 @@ pub mod create;
 pub mod etc_files;
 pub mod init;
 pub mod names;
+pub mod oci;
 pub mod record;
 pub mod rootfs;
 pub mod spawn;

@@ -18,11 +18,11 @@ mod tty;
 
 use crate::runtime::cgroup::{self, Limits};
 use crate::runtime::container::create::{self, now_rfc3339, write_state};
-use crate::runtime::container::etc_files;
 use crate::runtime::container::init::{InitError, InitPlan};
 use crate::runtime::container::record::{self, ContainerRecord, ContainerState, Status};
 use crate::runtime::container::rootfs::RootfsPlan;
 use crate::runtime::container::spawn::{self, Stdio};
+use crate::runtime::container::{etc_files, oci};
 use crate::runtime::security::caps::{self, Cap};
 use crate::runtime::security::seccomp;
 use crate::runtime::store::Store;
@@ -182,6 +182,10 @@ fn supervise(
             return Err(e.into());
         }
     };
+    if let Err(e) = write_oci_spec(&dir, &plan, record) {
+        let _ = cg.destroy();
+        return Err(e);
+    }
     let spawned = match spawn::spawn(&plan, stdio) {
         Ok(spawned) => spawned,
         Err(e) => {
@@ -331,6 +335,23 @@ fn plan(
         init: c.init,
         tty: c.tty,
         cgroup_files: Vec::new(),
+    })
+}
+
+/// What this start does, in the OCI runtime format, for other tools to read.
+fn write_oci_spec(
+    dir: &Path,
+    plan: &InitPlan,
+    record: &ContainerRecord,
+) -> Result<(), MonitorError> {
+    let cgroups_path = format!("{CGROUP_PARENT}/{}", record.id);
+    let spec = oci::runtime_spec(plan, &limits(record), &cgroups_path)
+        .map_err(|message| MonitorError::Start(InitError::engine(message)))?;
+    let path = dir.join(oci::SPEC_FILE);
+    let bytes = serde_json::to_vec_pretty(&spec)
+        .map_err(|e| MonitorError::Start(InitError::engine(e.to_string())))?;
+    std::fs::write(&path, bytes).map_err(|e| {
+        MonitorError::Container(crate::runtime::container::ContainerError::io(&path, e))
     })
 }
 

@@ -469,3 +469,8 @@ mod tests {
         assert_eq!(code, 0, "child failed at step {code}");
     }
 }
+
+/// Whether this process holds `cap` in its effective set.
+pub fn has_effective(cap: Capability) -> bool {
+    caps::has_cap(None, caps::CapSet::Effective, cap).unwrap_or(false)
+}
