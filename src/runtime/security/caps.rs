@@ -246,6 +246,11 @@ fn clear_ambient() -> Result<(), SecurityError> {
     ::caps::clear(None, CapSet::Ambient).map_err(set_error("clear ambient"))
 }
 
+/// Whether this process holds `cap` in its effective set.
+pub fn has_effective(cap: Capability) -> bool {
+    caps::has_cap(None, caps::CapSet::Effective, cap).unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,9 +473,4 @@ mod tests {
         });
         assert_eq!(code, 0, "child failed at step {code}");
     }
-}
-
-/// Whether this process holds `cap` in its effective set.
-pub fn has_effective(cap: Capability) -> bool {
-    caps::has_cap(None, caps::CapSet::Effective, cap).unwrap_or(false)
 }
