@@ -458,15 +458,29 @@ fn security_opts_turn_off_no_new_privs_and_seccomp() {
         "{}",
         run.stderr
     );
-    let run = f.sh(
-        &["--privileged"],
-        "grep -E '^(CapEff|Seccomp):' /proc/self/status",
+    // A device the host has and a default container does not.
+    let host_only = host_block_device();
+    let probe = format!(
+        "grep -E '^(CapEff|Seccomp):' /proc/self/status; grep -q ' /sys sysfs rw' /proc/mounts && echo sys-rw; test -b /dev/{host_only} && echo has-{host_only}"
     );
+    let run = f.sh(&["--privileged"], &probe);
     assert!(run.stdout.contains("Seccomp:\t0"), "{}", run.stdout);
     assert!(
         !run.stdout.contains("CapEff:\t00000000a80425fb"),
         "{}",
         run.stdout
+    );
+    assert!(run.stdout.contains("sys-rw"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("has-{host_only}")),
+        "{}",
+        run.stdout
+    );
+    let plain = f.sh(&[], &probe);
+    assert!(
+        !plain.stdout.contains("sys-rw") && !plain.stdout.contains("has-"),
+        "{}",
+        plain.stdout
     );
     let bad = f.sh(&["--security-opt", "apparmor=x"], "true");
     assert_eq!(bad.code, 125);
@@ -560,4 +574,35 @@ fn runc_runs_the_oci_spec_berth_generates() -> Result<(), Box<dyn std::error::Er
         "{runc_out}"
     );
     Ok(())
+}
+
+/// The first block device in the host's /dev (every test machine has a disk).
+fn host_block_device() -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let found = std::fs::read_dir("/dev").ok().and_then(|entries| {
+        entries.flatten().find_map(|e| {
+            let is_block = e.file_type().is_ok_and(|t| t.is_block_device());
+            is_block.then(|| e.file_name().to_string_lossy().into_owned())
+        })
+    });
+    match found {
+        Some(name) => name,
+        None => panic!("the host has no block device in /dev"),
+    }
+}
+
+#[test]
+fn an_image_without_a_command_needs_one() {
+    let f = Fixture::new();
+    let tar = f.work.path().join("bb.tar").display().to_string();
+    assert_eq!(f.berth(&["import", &tar, "nocmd"]).code, 0);
+    let run = f.berth(&["run", "--rm", "nocmd"]);
+    assert_eq!(run.code, 125);
+    assert!(
+        run.stderr.contains("no command specified"),
+        "{}",
+        run.stderr
+    );
+    assert!(f.containers().is_empty());
+    assert_eq!(f.berth(&["run", "--rm", "nocmd", "true"]).code, 0);
 }

@@ -66,6 +66,7 @@ pub struct Ctx<'a> {
 pub fn load(opts: &LoadOptions) -> Result<Project, SpecError> {
     let files = stack_files(opts)?;
     let project_dir = project_directory(opts, &files);
+    tracing::debug!(?files, project_dir = %project_dir.display(), "loading stack files");
     let env = build_env(&opts.environ, &opts.env_files, &project_dir, &opts.cwd)?;
     let mut ctx = Ctx {
         env,
@@ -120,6 +121,7 @@ fn finish(
     schema::validate(&root)?;
     let name = project_name(opts, &ctx.env, &root, project_dir)?;
     let profiles = active_profiles(&opts.profiles, &ctx.env);
+    tracing::debug!(project = %name, ?profiles, "stack validated");
     normalize::project(root, &name, project_dir, &ctx.env, &profiles)
 }
 

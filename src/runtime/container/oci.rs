@@ -79,11 +79,13 @@ fn image_user(plan: &InitPlan) -> Result<ExecUser, String> {
 }
 
 fn mounts(plan: &InitPlan) -> Vec<Value> {
-    let sys_options = if plan.own_netns {
-        json!(["nosuid", "noexec", "nodev", "ro"])
-    } else {
-        json!(["rbind", "nosuid", "noexec", "nodev", "ro"])
-    };
+    let mut sys_options = vec!["nosuid", "noexec", "nodev"];
+    if !plan.own_netns {
+        sys_options.insert(0, "rbind");
+    }
+    if !plan.privileged {
+        sys_options.push("ro");
+    }
     let mut out = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),

@@ -61,8 +61,8 @@ pub fn prepare(plan: &RootfsPlan) -> Result<(), InitError> {
     )
     .map_err(|e| err("opening the rootfs", e))?;
     mount_proc(&root)?;
-    mount_dev(&root)?;
-    mount_sys(&root, plan.own_netns)?;
+    mount_dev(&root, plan.privileged)?;
+    mount_sys(&root, plan.own_netns, plan.privileged)?;
     for (source, dest) in &plan.files {
         bind_file(&root, source, dest)?;
     }
@@ -220,7 +220,7 @@ fn mount_proc(root: &OwnedFd) -> Result<(), InitError> {
 
 /// A fresh tmpfs /dev with only the devices docker gives a container. The image's
 /// own /dev (which might hold a symlink to a host path) is hidden underneath.
-fn mount_dev(root: &OwnedFd) -> Result<(), InitError> {
+fn mount_dev(root: &OwnedFd, privileged: bool) -> Result<(), InitError> {
     let target = dir_in_root(root, "dev")?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
     mount_fs(
@@ -281,7 +281,56 @@ fn mount_dev(root: &OwnedFd) -> Result<(), InitError> {
         "mqueue",
         nosuid_noexec | MsFlags::MS_NODEV,
         None,
-    )
+    )?;
+    if privileged {
+        // Host devices last: the ones berth made (null, ptmx, ...) win.
+        copy_host_devices(&dev, Path::new("/dev"), 0)?;
+    }
+    Ok(())
+}
+
+/// `--privileged` sees the host's devices, as in docker: every character and
+/// block device under the host's /dev (two levels deep) is recreated.
+fn copy_host_devices(dest: &OwnedFd, host_dir: &Path, depth: u32) -> Result<(), InitError> {
+    let Ok(entries) = std::fs::read_dir(host_dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        let name = entry.file_name();
+        let kind =
+            SFlag::from_bits_truncate(std::os::unix::fs::MetadataExt::mode(&meta)) & SFlag::S_IFMT;
+        if kind == SFlag::S_IFDIR
+            && depth == 0
+            && !matches!(name.to_str(), Some("pts" | "shm" | "mqueue"))
+        {
+            let _ = mkdirat(dest, name.as_os_str(), Mode::from_bits_truncate(0o755));
+            let Ok(sub) = nix::fcntl::openat(
+                dest,
+                name.as_os_str(),
+                OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            ) else {
+                continue;
+            };
+            copy_host_devices(&sub, &entry.path(), depth + 1)?;
+        } else if kind == SFlag::S_IFCHR || kind == SFlag::S_IFBLK {
+            let mode =
+                Mode::from_bits_truncate(std::os::unix::fs::MetadataExt::mode(&meta) & 0o7777);
+            let rdev = std::os::unix::fs::MetadataExt::rdev(&meta);
+            // Devices berth already made (null, zero, ...) stay as they are.
+            match mknodat(dest, name.as_os_str(), kind, mode, rdev) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => {
+                    return Err(err(
+                        &format!("creating device {}", entry.path().display()),
+                        e,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn make_device(dev: &OwnedFd, name: &str, major: u64, minor: u64) -> Result<(), InitError> {
@@ -294,10 +343,13 @@ fn make_device(dev: &OwnedFd, name: &str, major: u64, minor: u64) -> Result<(), 
 }
 
 /// sysfs belongs to a network namespace: a container with its own gets a fresh
-/// read-only one; one on the host network sees the host's, read-only.
-fn mount_sys(root: &OwnedFd, own_netns: bool) -> Result<(), InitError> {
+/// one; one on the host network sees the host's. Read-only unless privileged.
+fn mount_sys(root: &OwnedFd, own_netns: bool, privileged: bool) -> Result<(), InitError> {
     let target = dir_in_root(root, "sys")?;
-    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+    let mut flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    if !privileged {
+        flags |= MsFlags::MS_RDONLY;
+    }
     if own_netns {
         return mount_fs(&target, "sysfs", "sysfs", flags, None);
     }

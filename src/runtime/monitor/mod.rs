@@ -197,6 +197,7 @@ fn supervise(
         }
     };
     let pid = spawned.pid;
+    tracing::debug!(id = %record.id, pid = pid.as_raw(), "container started");
     let mut state = ContainerState {
         status: Status::Running,
         pid: pid.as_raw(),
@@ -220,6 +221,7 @@ fn supervise(
     state.pid = 0;
     state.finished_at = Some(now_rfc3339());
     state.oom_killed = cg.oom_killed().unwrap_or(false);
+    tracing::debug!(id = %record.id, code, oom = state.oom_killed, "container exited");
     let _ = cg.destroy();
     write_state(&dir, &state)?;
     cleanup_after(store, record);

@@ -240,6 +240,12 @@ fn environment(at: At<'_>, env: &Env) -> Result<BTreeMap<String, Option<String>>
     for (key, value) in out.iter_mut() {
         if value.is_none() {
             *value = env.get(key);
+            if value.is_none() {
+                tracing::warn!(
+                    "{}: variable {key} is not set, so the container gets none",
+                    at.path
+                );
+            }
         }
     }
     Ok(out)
