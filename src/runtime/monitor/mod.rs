@@ -10,11 +10,12 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, setsid};
 
-mod tty;
+mod io;
+pub mod logfile;
 
 use crate::runtime::cgroup::{self, Limits};
 use crate::runtime::container::create::{self, now_rfc3339, write_state};
@@ -26,6 +27,7 @@ use crate::runtime::container::{etc_files, oci};
 use crate::runtime::security::caps::{self, Cap};
 use crate::runtime::security::seccomp;
 use crate::runtime::store::Store;
+use logfile::{LogWriter, Rotation};
 
 /// The cgroup parent every container's cgroup lives under.
 pub const CGROUP_PARENT: &str = "berth";
@@ -75,7 +77,15 @@ pub fn run_foreground(
     interactive: bool,
 ) -> Result<i32, MonitorError> {
     let mask = block_signals()?;
-    let result = supervise(store, record, Stdio::inherit(interactive), None);
+    let result = supervise(
+        store,
+        record,
+        Attach {
+            attach: true,
+            interactive,
+        },
+        None,
+    );
     let _ = mask.thread_unblock();
     result
 }
@@ -101,28 +111,71 @@ pub fn start_detached(store: &Store, record: &ContainerRecord) -> Result<(), Mon
 
 fn detached_monitor(store: &Store, record: &ContainerRecord, report: OwnedFd) -> i32 {
     let _ = setsid();
-    let null = std::fs::OpenOptions::new()
+    // The monitor outlives the CLI: it must not hold the CLI's terminal or pipes.
+    if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open("/dev/null");
-    let stdio = match null {
-        Ok(f) => {
-            let fd = OwnedFd::from(f);
-            Stdio {
-                stdin: fd.try_clone().ok(),
-                stdout: fd.try_clone().ok(),
-                stderr: Some(fd),
-            }
+        .open("/dev/null")
+    {
+        for target in 0..3 {
+            // SAFETY: dup2 onto the standard fds.
+            unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), target) };
         }
-        Err(_) => Stdio::inherit(false),
-    };
+    }
     if block_signals().is_err() {
         return 125;
     }
-    match supervise(store, record, stdio, Some(report)) {
+    let mode = Attach {
+        attach: false,
+        interactive: false,
+    };
+    match supervise(store, record, mode, Some(report)) {
         Ok(code) => code,
         Err(e) => e.exit_code(),
     }
+}
+
+/// How the monitor's own terminal takes part.
+#[derive(Debug, Clone, Copy)]
+struct Attach {
+    /// Output is copied to the monitor's stdout/stderr.
+    attach: bool,
+    /// The monitor's stdin goes to the container.
+    interactive: bool,
+}
+
+/// Pipes for stdout and stderr (the container's ends go in `Stdio`), unless the
+/// pty carries everything.
+fn plumbing(
+    tty: bool,
+    mode: Attach,
+) -> Result<(Stdio, Option<OwnedFd>, Option<OwnedFd>), MonitorError> {
+    let stdin = if mode.attach && mode.interactive && !tty {
+        None
+    } else {
+        std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
+    };
+    if tty {
+        return Ok((
+            Stdio {
+                stdin,
+                stdout: None,
+                stderr: None,
+            },
+            None,
+            None,
+        ));
+    }
+    let (out_r, out_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
+    let (err_r, err_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
+    let stdio = Stdio {
+        stdin,
+        stdout: Some(out_w),
+        stderr: Some(err_w),
+    };
+    Ok((stdio, Some(out_r), Some(err_r)))
 }
 
 fn read_start_report(fd: OwnedFd) -> Result<(), MonitorError> {
@@ -168,7 +221,7 @@ fn watched_signals() -> SigSet {
 fn supervise(
     store: &Store,
     record: &ContainerRecord,
-    stdio: Stdio,
+    mode: Attach,
     report: Option<OwnedFd>,
 ) -> Result<i32, MonitorError> {
     let dir = record::container_dir(store.root(), &record.id);
@@ -186,6 +239,18 @@ fn supervise(
         let _ = cg.destroy();
         return Err(e);
     }
+    let opened =
+        LogWriter::open(logfile::log_path(&dir, &record.id), Rotation::default()).map_err(|e| {
+            MonitorError::Container(crate::runtime::container::ContainerError::io(&dir, e))
+        });
+    let (mut log, (stdio, out, err)) =
+        match opened.and_then(|log| Ok((log, plumbing(record.config.tty, mode)?))) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = cg.destroy();
+                return Err(e);
+            }
+        };
     let spawned = match spawn::spawn(&plan, stdio) {
         Ok(spawned) => spawned,
         Err(e) => {
@@ -205,17 +270,24 @@ fn supervise(
         ..record::read_state(&dir).unwrap_or_default()
     };
     write_state(&dir, &state)?;
-    let detached = report.is_some();
     send_report(report, "ok");
-    let code = match spawned.console {
-        Some(master) => tty::relay(
-            master,
-            pid,
-            !detached && record.config.open_stdin,
-            &watched_signals(),
-        )?,
-        None => wait_for_exit(pid)?,
+    let io = match spawned.console {
+        Some(master) => io::Io {
+            stdout: Some(master),
+            stderr: None,
+            pty: true,
+            attach: mode.attach,
+            stdin: mode.attach && mode.interactive,
+        },
+        None => io::Io {
+            stdout: out,
+            stderr: err,
+            pty: false,
+            attach: mode.attach,
+            stdin: false,
+        },
     };
+    let code = io::relay(io, &mut log, pid, &watched_signals())?;
     state.status = Status::Exited;
     state.exit_code = code;
     state.pid = 0;
@@ -249,23 +321,6 @@ fn start_failed(dir: &Path, e: &InitError) {
 fn cleanup_after(store: &Store, record: &ContainerRecord) {
     if record.config.auto_remove {
         let _ = create::remove(store, record);
-    }
-}
-
-/// Waits for the container's init, passing signals on; returns docker's exit
-/// status (the code, or 128 + the signal that killed it).
-fn wait_for_exit(pid: Pid) -> Result<i32, MonitorError> {
-    let set = watched_signals();
-    loop {
-        if let Some(code) = reap(pid)? {
-            return Ok(code);
-        }
-        match set.wait() {
-            Ok(Signal::SIGCHLD | Signal::SIGWINCH) | Err(_) => {}
-            Ok(sig) => {
-                let _ = kill(pid, sig);
-            }
-        }
     }
 }
 
