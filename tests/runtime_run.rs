@@ -4,68 +4,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use support::cli::{Run, berth};
-use support::images::import_busybox;
-
-struct Fixture {
-    work: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        Fixture::with_image(|_| {})
-    }
-
-    /// A private root with a busybox image `bb`, `extra` adding files to it.
-    fn with_image(extra: impl Fn(&Path)) -> Fixture {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "the runtime tests need root"
-        );
-        let work = match tempfile::tempdir() {
-            Ok(w) => w,
-            Err(e) => panic!("tempdir: {e}"),
-        };
-        let root = work.path().join("root");
-        let run = import_busybox(&root, work.path(), "bb", extra);
-        assert_eq!(run.code, 0, "import failed: {}", run.stderr);
-        Fixture { work, root }
-    }
-
-    fn berth(&self, args: &[&str]) -> Run {
-        berth(&self.root, self.work.path(), args)
-    }
-
-    /// `run --rm bb sh -c SCRIPT` with extra flags before the image.
-    fn sh(&self, flags: &[&str], script: &str) -> Run {
-        let mut args = vec!["run", "--rm"];
-        args.extend_from_slice(flags);
-        args.extend_from_slice(&["bb", "sh", "-c", script]);
-        self.berth(&args)
-    }
-
-    /// Container directories left under the root (names index excluded).
-    fn containers(&self) -> Vec<String> {
-        let dir = self.root.join("containers");
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n != "names")
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn state(&self, id: &str) -> serde_json::Value {
-        let path = self.root.join("containers").join(id).join("state.json");
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        serde_json::from_str(&text).unwrap_or_default()
-    }
-}
+use support::runtime::Fixture;
 
 #[test]
 fn the_command_is_pid_1_and_the_hostname_is_set() {

@@ -5,6 +5,8 @@ mod config;
 mod container;
 mod container_flags;
 mod image;
+mod lifecycle;
+mod output;
 mod plan;
 mod stack_args;
 
@@ -65,6 +67,18 @@ pub enum Command {
     Create(container::CreateArgs),
     /// Start one or more created or stopped containers
     Start(container::StartArgs),
+    /// List containers
+    Ps(lifecycle::PsArgs),
+    /// Fetch the logs of a container
+    Logs(lifecycle::LogsArgs),
+    /// Stop one or more running containers
+    Stop(lifecycle::StopArgs),
+    /// Kill one or more running containers
+    Kill(lifecycle::KillArgs),
+    /// Remove one or more containers
+    Rm(lifecycle::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(lifecycle::WaitArgs),
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
 }
@@ -111,6 +125,12 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Run(args) => container::run(&args, &cli.root),
         Command::Create(args) => container::create(&args, &cli.root),
         Command::Start(args) => container::start(&args, &cli.root),
+        Command::Ps(args) => lifecycle::ps(&args, &cli.root),
+        Command::Logs(args) => lifecycle::logs(&args, &cli.root),
+        Command::Stop(args) => lifecycle::stop(&args, &cli.root),
+        Command::Kill(args) => lifecycle::kill(&args, &cli.root),
+        Command::Rm(args) => lifecycle::rm(&args, &cli.root),
+        Command::Wait(args) => lifecycle::wait(&args, &cli.root),
         Command::Completion(args) => completion::run(&args),
     }
 }

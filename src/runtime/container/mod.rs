@@ -5,6 +5,7 @@ pub mod console;
 pub mod create;
 pub mod etc_files;
 pub mod init;
+pub mod lifecycle;
 pub mod names;
 pub mod oci;
 pub mod record;
@@ -35,6 +36,14 @@ pub enum ContainerError {
     NotFound { name: String },
     #[error("multiple containers match the prefix {prefix:?}: use more characters of the id")]
     Ambiguous { prefix: String },
+    #[error("container {name} is not running")]
+    NotRunning { name: String },
+    #[error(
+        "cannot remove container {id}: container is running: stop the container before removing or force remove"
+    )]
+    RemoveRunning { id: String },
+    #[error("invalid signal: {signal}")]
+    InvalidSignal { signal: String },
 }
 
 impl ContainerError {

@@ -91,6 +91,13 @@ impl Status {
 pub struct ContainerState {
     pub status: Status,
     pub pid: i32,
+    /// The init's start time (/proc/PID/stat), so a reused pid is not mistaken
+    /// for the container.
+    #[serde(default)]
+    pub pid_start: Option<u64>,
+    /// Stopped by `stop`/`kill`: restart policies leave it stopped.
+    #[serde(default)]
+    pub stopped_by_user: bool,
     pub exit_code: i32,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,

@@ -111,11 +111,12 @@ pub fn relay(io: Io, log: &mut LogWriter, pid: Pid, signals: &SigSet) -> Result<
             };
         }
         if ready[0]
-            && let Some(code) = on_signal(&sigfd, &io, pid)? {
-                drain(&io, log);
-                let _ = log.flush_partial();
-                return Ok(code);
-            }
+            && let Some(code) = on_signal(&sigfd, &io, pid)?
+        {
+            drain(&io, log);
+            let _ = log.flush_partial();
+            return Ok(code);
+        }
     }
 }
 

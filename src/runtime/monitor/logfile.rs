@@ -117,9 +117,11 @@ impl LogWriter {
         .map_err(std::io::Error::other)?;
         json.push(b'\n');
         if let Some(max) = self.rotation.max_size
-            && self.size > 0 && self.size + json.len() as u64 > max {
-                self.rotate()?;
-            }
+            && self.size > 0
+            && self.size + json.len() as u64 > max
+        {
+            self.rotate()?;
+        }
         self.file.write_all(&json)?;
         self.size += json.len() as u64;
         Ok(())

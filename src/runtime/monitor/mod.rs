@@ -23,7 +23,7 @@ use crate::runtime::container::init::{InitError, InitPlan};
 use crate::runtime::container::record::{self, ContainerRecord, ContainerState, Status};
 use crate::runtime::container::rootfs::RootfsPlan;
 use crate::runtime::container::spawn::{self, Stdio};
-use crate::runtime::container::{etc_files, oci};
+use crate::runtime::container::{etc_files, lifecycle, oci};
 use crate::runtime::security::caps::{self, Cap};
 use crate::runtime::security::seccomp;
 use crate::runtime::store::Store;
@@ -263,9 +263,11 @@ fn supervise(
     };
     let pid = spawned.pid;
     tracing::debug!(id = %record.id, pid = pid.as_raw(), "container started");
-    let mut state = ContainerState {
+    let state = ContainerState {
         status: Status::Running,
         pid: pid.as_raw(),
+        pid_start: lifecycle::process_start(pid.as_raw()),
+        stopped_by_user: false,
         started_at: Some(now_rfc3339()),
         ..record::read_state(&dir).unwrap_or_default()
     };
@@ -288,6 +290,8 @@ fn supervise(
         },
     };
     let code = io::relay(io, &mut log, pid, &watched_signals())?;
+    // `stop` may have marked the state meanwhile; keep what it wrote.
+    let mut state = record::read_state(&dir).unwrap_or(state);
     state.status = Status::Exited;
     state.exit_code = code;
     state.pid = 0;

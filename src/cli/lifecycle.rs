@@ -1,0 +1,438 @@
+//! `ps`, `logs`, `stop`, `kill`, `rm` and `wait`, with docker's flags and output.
+
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::output::{ago, human_duration, parse_time, seconds_since, table};
+use super::{CliError, print};
+use crate::runtime::container::lifecycle::{self, Container};
+use crate::runtime::container::record::{self, Status};
+use crate::runtime::monitor::logfile::{LogLine, log_files, log_path};
+use crate::runtime::store::Store;
+
+fn engine(e: impl std::fmt::Display) -> CliError {
+    CliError::Engine {
+        message: e.to_string(),
+        code: 125,
+    }
+}
+
+/// Read-only verbs work (and show nothing) before the first write.
+fn store(root: &Path) -> Store {
+    Store::open_readonly(root)
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Show the n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter output: status=, name=, label=KEY[=VALUE], ancestor=, id=
+    #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+fn status_text(c: &Container) -> String {
+    let s = &c.state;
+    match s.status {
+        Status::Running => format!(
+            "Up {}",
+            human_duration(s.started_at.as_deref().map_or(0, seconds_since))
+        ),
+        Status::Paused => format!(
+            "Up {} (Paused)",
+            human_duration(s.started_at.as_deref().map_or(0, seconds_since))
+        ),
+        Status::Restarting => format!(
+            "Restarting ({}) {}",
+            s.exit_code,
+            s.finished_at.as_deref().map_or_else(String::new, ago)
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {}",
+            s.exit_code,
+            s.finished_at.as_deref().map_or_else(String::new, ago)
+        ),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn matches(c: &Container, filter: &str) -> Result<bool, CliError> {
+    let (key, value) = filter
+        .split_once('=')
+        .ok_or_else(|| engine(format!("invalid filter {filter:?}: expected KEY=VALUE")))?;
+    Ok(match key {
+        "status" => c.state.status.as_str() == value,
+        "name" => c.record.name.contains(value),
+        "id" => c.record.id.starts_with(value),
+        "ancestor" => c.record.image == value || c.record.image_id.contains(value),
+        "label" => match value.split_once('=') {
+            Some((k, v)) => c.record.config.labels.get(k).is_some_and(|x| x == v),
+            None => c.record.config.labels.contains_key(value),
+        },
+        other => return Err(engine(format!("invalid filter '{other}'"))),
+    })
+}
+
+fn command_text(c: &Container, no_trunc: bool) -> String {
+    let text = c.record.config.args.join(" ");
+    let text = if !no_trunc && text.chars().count() > 20 {
+        format!("{}…", text.chars().take(19).collect::<String>())
+    } else {
+        text
+    };
+    format!("\"{text}\"")
+}
+
+pub fn ps(args: &PsArgs, root: &Path) -> Result<i32, CliError> {
+    let mut list = lifecycle::list(&store(root)).map_err(engine)?;
+    let all = args.all || args.last.is_some() || args.latest || !args.filters.is_empty();
+    if !all {
+        list.retain(Container::is_running);
+    }
+    for f in &args.filters {
+        let mut kept = Vec::new();
+        for c in list {
+            if matches(&c, f)? {
+                kept.push(c);
+            }
+        }
+        list = kept;
+    }
+    if let Some(n) = args.last {
+        list.truncate(n);
+    }
+    if args.latest {
+        list.truncate(1);
+    }
+    let id = |c: &Container| {
+        if args.no_trunc {
+            c.record.id.clone()
+        } else {
+            c.record.id.chars().take(12).collect()
+        }
+    };
+    if args.quiet {
+        return print(
+            &list
+                .iter()
+                .map(|c| format!("{}\n", id(c)))
+                .collect::<String>(),
+        )
+        .map(|_| 0);
+    }
+    match args.format {
+        ListFormat::Json => {
+            let mut out = String::new();
+            for c in &list {
+                let row = serde_json::json!({
+                    "ID": id(c), "Image": c.record.image, "Command": command_text(c, args.no_trunc),
+                    "CreatedAt": c.record.created, "RunningFor": human_duration(seconds_since(&c.record.created)),
+                    "Status": status_text(c), "State": c.state.status.as_str(), "Names": c.record.name,
+                    "Labels": c.record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+                    "Ports": ""
+                });
+                out.push_str(&format!("{row}\n"));
+            }
+            print(&out)?;
+        }
+        ListFormat::Table => {
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|c| {
+                    vec![
+                        id(c),
+                        c.record.image.clone(),
+                        command_text(c, args.no_trunc),
+                        ago(&c.record.created),
+                        status_text(c),
+                        String::new(),
+                        c.record.name.clone(),
+                    ]
+                })
+                .collect();
+            print(&table(
+                &[
+                    "CONTAINER ID",
+                    "IMAGE",
+                    "COMMAND",
+                    "CREATED",
+                    "STATUS",
+                    "PORTS",
+                    "NAMES",
+                ],
+                &rows,
+            ))?;
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for every line)
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Show logs since a timestamp (RFC 3339) or relative time (e.g. 42m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before a timestamp (RFC 3339) or relative time (e.g. 42m)
+    #[arg(long)]
+    pub until: Option<String>,
+    pub container: String,
+}
+
+/// RFC 3339, a Unix time, or a duration before now (`10m`, `1h30m`).
+fn time_bound(text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
+    if let Some(t) = parse_time(text) {
+        return Ok(t);
+    }
+    if let Ok(secs) = text.parse::<i64>() {
+        return chrono::DateTime::from_timestamp(secs, 0)
+            .ok_or_else(|| engine(format!("invalid time {text:?}")));
+    }
+    let d = crate::spec::duration::Duration::parse(text).map_err(engine)?;
+    let d = chrono::Duration::from_std(d.as_std()).map_err(engine)?;
+    Ok(chrono::Utc::now() - d)
+}
+
+struct LogFilter {
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    timestamps: bool,
+}
+
+impl LogFilter {
+    fn emit(
+        &self,
+        line: &LogLine,
+        out: &mut impl Write,
+        err: &mut impl Write,
+    ) -> std::io::Result<()> {
+        let time = parse_time(&line.time);
+        if self.since.is_some_and(|s| time.is_some_and(|t| t < s))
+            || self.until.is_some_and(|u| time.is_some_and(|t| t > u))
+        {
+            return Ok(());
+        }
+        let sink: &mut dyn Write = if line.stream == "stderr" { err } else { out };
+        if self.timestamps {
+            write!(sink, "{} ", line.time)?;
+        }
+        sink.write_all(line.log.as_bytes())
+    }
+}
+
+pub fn logs(args: &LogsArgs, root: &Path) -> Result<i32, CliError> {
+    let st = store(root);
+    let c = lifecycle::find(&st, &args.container).map_err(engine)?;
+    let path = log_path(
+        &record::container_dir(st.root(), &c.record.id),
+        &c.record.id,
+    );
+    let filter = LogFilter {
+        since: args.since.as_deref().map(time_bound).transpose()?,
+        until: args.until.as_deref().map(time_bound).transpose()?,
+        timestamps: args.timestamps,
+    };
+    let tail = match args.tail.as_str() {
+        "all" | "-1" => None,
+        n => Some(
+            n.parse::<usize>()
+                .map_err(|_| engine(format!("invalid --tail {n:?}")))?,
+        ),
+    };
+    let mut lines: Vec<LogLine> = Vec::new();
+    for file in log_files(&path) {
+        let reader = BufReader::new(std::fs::File::open(&file).map_err(engine)?);
+        lines.extend(
+            reader
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|l| serde_json::from_str(&l).ok()),
+        );
+    }
+    if let Some(n) = tail {
+        let skip = lines.len().saturating_sub(n);
+        lines.drain(..skip);
+    }
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    for line in &lines {
+        if filter.emit(line, &mut out, &mut err).is_err() {
+            return Ok(0);
+        }
+    }
+    let _ = out.flush();
+    drop((out, err));
+    if args.follow {
+        follow(&st, &c, &path, &filter)?;
+    }
+    Ok(0)
+}
+
+/// Prints what is appended until the container stops, then what is left.
+fn follow(st: &Store, c: &Container, path: &Path, filter: &LogFilter) -> Result<(), CliError> {
+    let mut file = std::fs::File::open(path).map_err(engine)?;
+    let mut pos = file.seek(SeekFrom::End(0)).map_err(engine)?;
+    let mut partial = String::new();
+    loop {
+        let running = lifecycle::load(st, &c.record.id)
+            .map(|c| c.is_running())
+            .unwrap_or(false);
+        if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) < pos {
+            // Rotated: start over on the new file.
+            file = std::fs::File::open(path).map_err(engine)?;
+            pos = 0;
+        }
+        file.seek(SeekFrom::Start(pos)).map_err(engine)?;
+        let mut chunk = String::new();
+        let read = std::io::Read::read_to_string(&mut file, &mut chunk).map_err(engine)?;
+        pos += read as u64;
+        partial.push_str(&chunk);
+        let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+        while let Some(end) = partial.find('\n') {
+            let line: String = partial.drain(..=end).collect();
+            if let Ok(entry) = serde_json::from_str::<LogLine>(&line)
+                && filter.emit(&entry, &mut out, &mut err).is_err()
+            {
+                return Ok(());
+            }
+        }
+        let _ = out.flush();
+        if !running && read == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "timeout", alias = "time")]
+    pub timeout: Option<u64>,
+    /// Signal to send (default: the container's stop signal, else SIGTERM)
+    #[arg(short = 's', long)]
+    pub signal: Option<String>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long, default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Runs `op` on each named container; like docker, reports each failure and
+/// exits 1 if any failed.
+fn each(
+    names: &[String],
+    mut op: impl FnMut(&str) -> Result<Option<String>, CliError>,
+) -> Result<i32, CliError> {
+    let mut failed = false;
+    for name in names {
+        match op(name) {
+            Ok(Some(line)) => print(&format!("{line}\n"))?,
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+pub fn stop(args: &StopArgs, root: &Path) -> Result<i32, CliError> {
+    let st = Store::open(root).map_err(engine)?;
+    each(&args.containers, |name| {
+        let mut c = lifecycle::find(&st, name).map_err(engine)?;
+        if let Some(sig) = &args.signal {
+            lifecycle::parse_signal(sig).map_err(engine)?;
+            c.record.config.stop_signal = Some(sig.clone());
+        }
+        let timeout = args.timeout.or(c.record.config.stop_timeout).unwrap_or(10);
+        lifecycle::stop(&st, &c, Duration::from_secs(timeout)).map_err(engine)?;
+        Ok(Some(name.to_string()))
+    })
+}
+
+pub fn kill(args: &KillArgs, root: &Path) -> Result<i32, CliError> {
+    let st = Store::open(root).map_err(engine)?;
+    let signal = lifecycle::parse_signal(&args.signal).map_err(engine)?;
+    each(&args.containers, |name| {
+        let c = lifecycle::find(&st, name).map_err(engine)?;
+        lifecycle::signal(&c, signal)
+            .map_err(|e| engine(format!("cannot kill container: {name}: {e}")))?;
+        Ok(Some(name.to_string()))
+    })
+}
+
+pub fn rm(args: &RmArgs, root: &Path) -> Result<i32, CliError> {
+    let st = Store::open(root).map_err(engine)?;
+    each(&args.containers, |name| {
+        let c = lifecycle::find(&st, name).map_err(engine)?;
+        lifecycle::remove(&st, &c, args.force).map_err(engine)?;
+        Ok(Some(name.to_string()))
+    })
+}
+
+pub fn wait(args: &WaitArgs, root: &Path) -> Result<i32, CliError> {
+    let st = store(root);
+    each(&args.containers, |name| {
+        let c = lifecycle::find(&st, name).map_err(engine)?;
+        let code = lifecycle::wait(&st, &c.record.id).map_err(engine)?;
+        Ok(Some(code.to_string()))
+    })
+}

@@ -1,0 +1,218 @@
+//! Operations on existing containers: their live state, signals, stop, wait and
+//! removal. The state file is corrected whenever it claims a process that no
+//! longer exists (a monitor killed, a machine rebooted): a container is never
+//! shown running forever.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::ContainerError;
+use super::create::{self, now_rfc3339, write_state};
+use super::record::{self, ContainerRecord, ContainerState, Status};
+use crate::runtime::store::Store;
+
+/// How often waiting loops look at the state again.
+const POLL: Duration = Duration::from_millis(10);
+
+/// A container as the verbs see it: record plus current, corrected state.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub record: ContainerRecord,
+    pub state: ContainerState,
+}
+
+impl Container {
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self.state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        )
+    }
+}
+
+/// The start time of a process (field 22 of /proc/PID/stat), to tell a live
+/// container from an unrelated process that reused its pid.
+pub fn process_start(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_comm = &stat[stat.rfind(')')? + 2..];
+    after_comm.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the state's process is still the container's.
+fn alive(state: &ContainerState) -> bool {
+    state.pid > 0
+        && match (process_start(state.pid), state.pid_start) {
+            (Some(now), Some(then)) => now == then,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+}
+
+/// Reads a container, correcting a state whose process is gone.
+pub fn load(store: &Store, id: &str) -> Result<Container, ContainerError> {
+    let dir = record::container_dir(store.root(), id);
+    let record = record::read_record(&dir)?;
+    let mut state = record::read_state(&dir)?;
+    if matches!(
+        state.status,
+        Status::Running | Status::Paused | Status::Restarting
+    ) && !alive(&state)
+    {
+        state.status = Status::Exited;
+        state.pid = 0;
+        state.finished_at.get_or_insert_with(now_rfc3339);
+        if state.exit_code == 0 {
+            // The monitor died with it: the real status was never recorded.
+            state.exit_code = 137;
+        }
+        let _ = write_state(&dir, &state);
+    }
+    Ok(Container { record, state })
+}
+
+/// Every container, newest first, with corrected states.
+pub fn list(store: &Store) -> Result<Vec<Container>, ContainerError> {
+    let mut out = Vec::new();
+    for (record, _) in record::list(store.root())? {
+        if let Ok(c) = load(store, &record.id) {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Finds by name, id or unique id prefix, then loads.
+pub fn find(store: &Store, name: &str) -> Result<Container, ContainerError> {
+    let id = create::resolve(store, name)?;
+    load(store, &id)
+}
+
+/// Sends `signal` to the container's init.
+pub fn signal(c: &Container, signal: Signal) -> Result<(), ContainerError> {
+    if !c.is_running() {
+        return Err(ContainerError::NotRunning {
+            name: c.record.name.clone(),
+        });
+    }
+    match kill(Pid::from_raw(c.state.pid), signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(ContainerError::io(
+            Path::new("kill"),
+            std::io::Error::from(e),
+        )),
+    }
+}
+
+/// docker stop: the stop signal, then SIGKILL once `timeout` has passed.
+pub fn stop(store: &Store, c: &Container, timeout: Duration) -> Result<(), ContainerError> {
+    if !c.is_running() {
+        return Ok(());
+    }
+    let stop_signal = c
+        .record
+        .config
+        .stop_signal
+        .as_deref()
+        .and_then(|s| parse_signal(s).ok())
+        .unwrap_or(Signal::SIGTERM);
+    mark_stopping(store, c);
+    signal(c, stop_signal)?;
+    if wait_until_stopped(store, &c.record.id, timeout)? {
+        return Ok(());
+    }
+    signal(c, Signal::SIGKILL)?;
+    wait_until_stopped(store, &c.record.id, Duration::from_secs(10))?;
+    Ok(())
+}
+
+/// A stop asked by a user: the restart policy must not bring the container back.
+fn mark_stopping(store: &Store, c: &Container) {
+    let dir = record::container_dir(store.root(), &c.record.id);
+    let mut state = c.state.clone();
+    state.stopped_by_user = true;
+    let _ = write_state(&dir, &state);
+}
+
+/// True once the container is no longer running; false on timeout.
+pub fn wait_until_stopped(
+    store: &Store,
+    id: &str,
+    timeout: Duration,
+) -> Result<bool, ContainerError> {
+    let start = Instant::now();
+    loop {
+        if !load(store, id)?.is_running() {
+            return Ok(true);
+        }
+        if start.elapsed() >= timeout {
+            return Ok(false);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// docker wait: blocks until the container is not running, returns its code.
+pub fn wait(store: &Store, id: &str) -> Result<i32, ContainerError> {
+    loop {
+        let c = load(store, id)?;
+        if !c.is_running() && c.state.status != Status::Created {
+            return Ok(c.state.exit_code);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// docker rm; `force` kills a running container first.
+pub fn remove(store: &Store, c: &Container, force: bool) -> Result<(), ContainerError> {
+    if c.is_running() {
+        if !force {
+            return Err(ContainerError::RemoveRunning {
+                id: c.record.id.clone(),
+            });
+        }
+        signal(c, Signal::SIGKILL)?;
+        wait_until_stopped(store, &c.record.id, Duration::from_secs(10))?;
+    }
+    create::remove(store, &c.record)
+}
+
+/// A signal by name (`TERM`, `SIGTERM`, `sigkill`) or number (`9`).
+pub fn parse_signal(text: &str) -> Result<Signal, ContainerError> {
+    let bad = || ContainerError::InvalidSignal {
+        signal: text.to_string(),
+    };
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("TERM").ok(), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("sigkill").ok(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("9").ok(), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("SIGHUP").ok(), Some(Signal::SIGHUP));
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("999").is_err());
+    }
+
+    #[test]
+    fn our_own_start_time_is_readable() {
+        assert!(process_start(std::process::id() as i32).is_some());
+        assert!(process_start(i32::MAX).is_none());
+    }
+}

@@ -1,0 +1,254 @@
+//! The lifecycle verbs end to end (root): ps, logs, stop, kill, rm, wait, and what
+//! happens when a monitor dies.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::runtime::Fixture;
+
+fn id_of(f: &Fixture, args: &[&str]) -> String {
+    let run = f.berth(args);
+    assert_eq!(run.code, 0, "{:?}: {}", args, run.stderr);
+    run.stdout.trim().to_string()
+}
+
+fn wait_for_log(f: &Fixture, name: &str, needle: &str) {
+    for _ in 0..200 {
+        if f.berth(&["logs", name]).stdout.contains(needle) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{name} never logged {needle:?}");
+}
+
+#[test]
+fn ps_lists_running_and_all_with_docker_statuses() {
+    let f = Fixture::new();
+    id_of(
+        &f,
+        &[
+            "run", "-d", "--name", "long", "-l", "tier=web", "bb", "sleep", "30",
+        ],
+    );
+    assert_eq!(
+        f.berth(&["run", "--name", "done", "bb", "sh", "-c", "exit 3"])
+            .code,
+        3
+    );
+    let running = f.berth(&["ps"]);
+    assert!(
+        running.stdout.starts_with("CONTAINER ID   IMAGE   COMMAND"),
+        "{}",
+        running.stdout
+    );
+    assert!(running.stdout.contains("Up "), "{}", running.stdout);
+    assert!(
+        running.stdout.contains("long") && !running.stdout.contains("done"),
+        "{}",
+        running.stdout
+    );
+    let all = f.berth(&["ps", "-a"]);
+    assert!(all.stdout.contains("Exited (3) "), "{}", all.stdout);
+    let exited = f.berth(&["ps", "-a", "-q", "-f", "status=exited"]);
+    assert_eq!(exited.stdout.lines().count(), 1);
+    let labelled = f.berth(&["ps", "-q", "-f", "label=tier=web", "--no-trunc"]);
+    assert_eq!(labelled.stdout.trim().len(), 64);
+    let json = f.berth(&["ps", "-a", "--format", "json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().next().unwrap_or("{}")).unwrap_or_default();
+    assert_eq!(first["Names"], "done", "newest first");
+    assert_eq!(f.berth(&["rm", "-f", "long"]).code, 0);
+}
+
+#[test]
+fn logs_keep_streams_apart_and_support_tail_and_timestamps() {
+    let f = Fixture::new();
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "talker",
+            "bb",
+            "sh",
+            "-c",
+            "echo one; echo two >&2; echo three",
+        ],
+    );
+    wait_for_log(&f, "talker", "three");
+    let logs = f.berth(&["logs", "talker"]);
+    assert_eq!(logs.stdout, "one\nthree\n");
+    assert_eq!(logs.stderr, "two\n");
+    // --tail counts lines of both streams, as docker's does.
+    let tail = f.berth(&["logs", "--tail", "1", "talker"]);
+    assert_eq!(tail.stdout.lines().count() + tail.stderr.lines().count(), 1);
+    let stamped = f.berth(&["logs", "-t", "talker"]);
+    let first = stamped.stdout.lines().next().unwrap_or("");
+    assert!(
+        first.ends_with("Z one") && first.starts_with("20"),
+        "{}",
+        stamped.stdout
+    );
+    let future = f.berth(&["logs", "--since", "2999-01-01T00:00:00Z", "talker"]);
+    assert_eq!(future.stdout, "");
+}
+
+#[test]
+fn logs_follow_ends_when_the_container_does() {
+    let f = Fixture::new();
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            "bb",
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo tick$i; sleep 0.2; done",
+        ],
+    );
+    let start = Instant::now();
+    let run = f.berth(&["logs", "-f", "ticker"]);
+    assert_eq!(run.stdout, "tick1\ntick2\ntick3\n");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn stop_kills_a_process_that_ignores_sigterm_after_the_timeout() {
+    let f = Fixture::new();
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "stubborn",
+            "bb",
+            "sh",
+            "-c",
+            "trap '' TERM; echo ready; while true; do sleep 1; done",
+        ],
+    );
+    wait_for_log(&f, "stubborn", "ready");
+    let start = Instant::now();
+    let stop = f.berth(&["stop", "-t", "1", "stubborn"]);
+    let took = start.elapsed();
+    assert_eq!(stop.stdout, "stubborn\n", "{}", stop.stderr);
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(f.berth(&["wait", "stubborn"]).stdout, "137\n");
+}
+
+#[test]
+fn stop_is_quick_for_a_container_that_exits_on_sigterm() {
+    let f = Fixture::new();
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "polite",
+            "bb",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; echo ready; while true; do sleep 1; done",
+        ],
+    );
+    wait_for_log(&f, "polite", "ready");
+    let start = Instant::now();
+    assert_eq!(f.berth(&["stop", "polite"]).code, 0);
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(f.berth(&["wait", "polite"]).stdout, "0\n");
+}
+
+#[test]
+fn kill_rm_and_wait() {
+    let f = Fixture::new();
+    // pid 1 only gets signals it handles (but always SIGKILL).
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "target",
+            "bb",
+            "sh",
+            "-c",
+            "trap 'exit 7' USR1; echo ready; while true; do sleep 1; done",
+        ],
+    );
+    wait_for_log(&f, "target", "ready");
+    let refused = f.berth(&["rm", "target"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("container is running"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        f.berth(&["kill", "-s", "USR1", "target"]).stdout,
+        "target\n"
+    );
+    assert_eq!(f.berth(&["wait", "target"]).stdout, "7\n");
+    id_of(&f, &["start", "target"]);
+    assert_eq!(f.berth(&["kill", "target"]).stdout, "target\n");
+    assert_eq!(f.berth(&["wait", "target"]).stdout, "137\n");
+    let again = f.berth(&["kill", "target"]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("is not running"), "{}", again.stderr);
+    assert_eq!(f.berth(&["rm", "target"]).stdout, "target\n");
+    assert!(f.containers().is_empty());
+    let missing = f.berth(&["rm", "target"]);
+    assert!(
+        missing.stderr.contains("No such container: target"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn a_killed_monitor_never_leaves_a_container_running() {
+    let f = Fixture::new();
+    let id = id_of(&f, &["run", "-d", "--name", "orphan", "bb", "sleep", "60"]);
+    let state = f.state(&id);
+    let pid = state["pid"].as_i64().unwrap_or(0) as i32;
+    assert!(pid > 0, "{state}");
+    let monitor = parent_of(pid);
+    assert!(monitor > 1, "no monitor above {pid}");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    for _ in 0..200 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ps = f.berth(&["ps", "-a"]);
+    assert!(ps.stdout.contains("Exited (137)"), "{}", ps.stdout);
+    assert_eq!(f.berth(&["rm", "orphan"]).code, 0);
+}
+
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
+    after
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,64 @@
+//! A private berth root with a busybox image `bb`, for the runtime tests (root).
+
+use std::path::{Path, PathBuf};
+
+use super::cli::{Run, berth};
+use super::images::import_busybox;
+
+pub struct Fixture {
+    pub work: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        Fixture::with_image(|_| {})
+    }
+
+    /// A private root with a busybox image `bb`, `extra` adding files to it.
+    pub fn with_image(extra: impl Fn(&Path)) -> Fixture {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the runtime tests need root"
+        );
+        let work = match tempfile::tempdir() {
+            Ok(w) => w,
+            Err(e) => panic!("tempdir: {e}"),
+        };
+        let root = work.path().join("root");
+        let run = import_busybox(&root, work.path(), "bb", extra);
+        assert_eq!(run.code, 0, "import failed: {}", run.stderr);
+        Fixture { work, root }
+    }
+
+    pub fn berth(&self, args: &[&str]) -> Run {
+        berth(&self.root, self.work.path(), args)
+    }
+
+    /// `run --rm bb sh -c SCRIPT` with extra flags before the image.
+    pub fn sh(&self, flags: &[&str], script: &str) -> Run {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["bb", "sh", "-c", script]);
+        self.berth(&args)
+    }
+
+    /// Container directories left under the root (names index excluded).
+    pub fn containers(&self) -> Vec<String> {
+        let dir = self.root.join("containers");
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != "names")
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn state(&self, id: &str) -> serde_json::Value {
+        let path = self.root.join("containers").join(id).join("state.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_default()
+    }
+}
