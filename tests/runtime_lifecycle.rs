@@ -240,6 +240,8 @@ fn a_killed_monitor_never_leaves_a_container_running() {
     }
     let ps = f.berth(&["ps", "-a"]);
     assert!(ps.stdout.contains("Exited (137)"), "{}", ps.stdout);
+    let cgroup = std::path::Path::new("/sys/fs/cgroup/memory/berth").join(&id);
+    assert!(!cgroup.exists(), "the dead monitor's cgroup is still there");
     assert_eq!(f.berth(&["rm", "orphan"]).code, 0);
 }
 
@@ -251,4 +253,86 @@ fn parent_of(pid: i32) -> i32 {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(0)
+}
+
+#[test]
+fn pause_top_inspect_update_rename_restart() {
+    let f = Fixture::new();
+    let id = id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "svc",
+            "-m",
+            "64m",
+            "bb",
+            "sh",
+            "-c",
+            "sleep 100 & sleep 100 & wait",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let top = f.berth(&["top", "svc"]);
+    assert!(top.stdout.starts_with("UID"), "{}", top.stdout);
+    // The shell and its two sleeps.
+    assert_eq!(top.stdout.lines().count(), 4, "{}", top.stdout);
+    assert_eq!(
+        top.stdout
+            .lines()
+            .filter(|l| l.ends_with("   sleep 100"))
+            .count(),
+        2,
+        "{}",
+        top.stdout
+    );
+    assert_eq!(f.berth(&["pause", "svc"]).code, 0);
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer/berth")
+        .join(&id)
+        .join("freezer.state");
+    assert_eq!(
+        std::fs::read_to_string(&freezer).unwrap_or_default().trim(),
+        "FROZEN"
+    );
+    let status = f.berth(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Paused}}",
+        "svc",
+    ]);
+    assert_eq!(status.stdout, "paused true\n");
+    assert_eq!(f.berth(&["unpause", "svc"]).code, 0);
+    assert_eq!(
+        std::fs::read_to_string(&freezer).unwrap_or_default().trim(),
+        "THAWED"
+    );
+    assert_eq!(f.berth(&["update", "-m", "96m", "svc"]).code, 0);
+    let limit = std::path::Path::new("/sys/fs/cgroup/memory/berth")
+        .join(&id)
+        .join("memory.limit_in_bytes");
+    assert_eq!(
+        std::fs::read_to_string(&limit).unwrap_or_default().trim(),
+        (96u64 << 20).to_string()
+    );
+    let memory = f.berth(&["inspect", "-f", "{{.HostConfig.Memory}}", "svc"]);
+    assert_eq!(memory.stdout, format!("{}\n", 96u64 << 20));
+    assert_eq!(f.berth(&["rename", "svc", "renamed"]).code, 0);
+    assert_eq!(
+        f.berth(&["inspect", "-f", "{{.Name}}", &id[..12]]).stdout,
+        "/renamed\n"
+    );
+    let before = f.state(&id)["pid"].clone();
+    assert_eq!(
+        f.berth(&["restart", "-t", "1", "renamed"]).stdout,
+        "renamed\n"
+    );
+    assert_ne!(f.state(&id)["pid"], before);
+    assert_eq!(f.state(&id)["status"], "running");
+    let json = f.berth(&["inspect", "renamed"]);
+    let parsed: serde_json::Value = serde_json::from_str(&json.stdout).unwrap_or_default();
+    assert_eq!(parsed[0]["Id"], id.as_str());
+    assert_eq!(parsed[0]["Config"]["Image"], "bb");
+    assert_eq!(f.berth(&["rm", "-f", "renamed"]).code, 0);
+    assert!(!limit.exists(), "rm left the cgroup");
 }

@@ -5,7 +5,9 @@ mod config;
 mod container;
 mod container_flags;
 mod image;
+mod inspect;
 mod lifecycle;
+mod manage;
 mod output;
 mod plan;
 mod stack_args;
@@ -79,6 +81,27 @@ pub enum Command {
     Rm(lifecycle::RmArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(lifecycle::WaitArgs),
+    /// Return low-level information on containers and images
+    Inspect(inspect::InspectArgs),
+    /// Pause all processes within one or more containers
+    Pause(manage::Names),
+    /// Unpause all processes within one or more containers
+    Unpause(manage::Names),
+    /// Display the running processes of a container
+    Top(manage::TopArgs),
+    /// Rename a container
+    Rename(manage::RenameArgs),
+    /// Restart one or more containers
+    Restart(manage::RestartArgs),
+    /// Update the resource limits of one or more containers
+    Update(manage::UpdateArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(manage::ContainerCommand),
+    /// Show the berth version information
+    Version,
+    /// Display system-wide information
+    Info,
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
 }
@@ -131,6 +154,16 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Kill(args) => lifecycle::kill(&args, &cli.root),
         Command::Rm(args) => lifecycle::rm(&args, &cli.root),
         Command::Wait(args) => lifecycle::wait(&args, &cli.root),
+        Command::Inspect(args) => inspect::inspect(&args, &cli.root),
+        Command::Pause(args) => manage::pause(&args, &cli.root),
+        Command::Unpause(args) => manage::unpause(&args, &cli.root),
+        Command::Top(args) => manage::top(&args, &cli.root),
+        Command::Rename(args) => manage::rename(&args, &cli.root),
+        Command::Restart(args) => manage::restart(&args, &cli.root),
+        Command::Update(args) => manage::update(&args, &cli.root),
+        Command::Container(cmd) => manage::container(&cmd, &cli.root),
+        Command::Version => manage::version(),
+        Command::Info => manage::info(&cli.root),
         Command::Completion(args) => completion::run(&args),
     }
 }

@@ -62,3 +62,17 @@ impl Fixture {
         serde_json::from_str(&text).unwrap_or_default()
     }
 }
+
+/// Even when a test fails half-way, no container of it outlives it: every
+/// container is force-removed (processes killed, cgroups deleted).
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let ids = self.containers();
+        if ids.is_empty() {
+            return;
+        }
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids.iter().map(String::as_str));
+        let _ = self.berth(&args);
+    }
+}

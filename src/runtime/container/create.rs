@@ -176,6 +176,37 @@ pub fn resolve(store: &Store, wanted: &str) -> Result<String, ContainerError> {
     }
 }
 
+/// docker rename: claims the new name first, so a clash changes nothing.
+pub fn rename(
+    store: &Store,
+    record: &ContainerRecord,
+    new_name: &str,
+) -> Result<(), ContainerError> {
+    let new_name = new_name.trim_start_matches('/');
+    if !valid_name(new_name) {
+        return Err(ContainerError::InvalidName {
+            name: new_name.to_string(),
+        });
+    }
+    if !try_claim(&names_dir(store), new_name, &record.id)? {
+        return Err(ContainerError::NameInUse {
+            name: new_name.to_string(),
+            id: read_name(store, new_name).unwrap_or_default(),
+        });
+    }
+    let dir = record::container_dir(store.root(), &record.id);
+    let mut updated = record::read_record(&dir)?;
+    updated.name = new_name.to_string();
+    let bytes =
+        serde_json::to_vec_pretty(&updated).map_err(|e| ContainerError::Store(e.to_string()))?;
+    if let Err(e) = write_atomic(&dir.join(CONFIG_FILE), &bytes) {
+        release_name(store, new_name);
+        return Err(store_err(e));
+    }
+    release_name(store, &record.name);
+    Ok(())
+}
+
 /// Removes the container's directory and releases its name. The caller makes sure
 /// it is not running.
 pub fn remove(store: &Store, record: &ContainerRecord) -> Result<(), ContainerError> {

@@ -69,8 +69,18 @@ pub fn load(store: &Store, id: &str) -> Result<Container, ContainerError> {
             state.exit_code = 137;
         }
         let _ = write_state(&dir, &state);
+        // Nobody else will remove the dead monitor's cgroup.
+        destroy_cgroup(id);
     }
     Ok(Container { record, state })
+}
+
+fn destroy_cgroup(id: &str) {
+    if let Ok(hierarchy) = crate::runtime::cgroup::detect() {
+        let _ = hierarchy
+            .open(crate::runtime::monitor::CGROUP_PARENT, id)
+            .destroy();
+    }
 }
 
 /// Every container, newest first, with corrected states.
@@ -176,7 +186,95 @@ pub fn remove(store: &Store, c: &Container, force: bool) -> Result<(), Container
         signal(c, Signal::SIGKILL)?;
         wait_until_stopped(store, &c.record.id, Duration::from_secs(10))?;
     }
+    destroy_cgroup(&c.record.id);
     create::remove(store, &c.record)
+}
+
+/// The container's cgroup (existing only while it runs).
+fn cgroup_of(c: &Container) -> Result<crate::runtime::cgroup::Cgroup, ContainerError> {
+    let hierarchy =
+        crate::runtime::cgroup::detect().map_err(|e| ContainerError::Store(e.to_string()))?;
+    Ok(hierarchy.open(crate::runtime::monitor::CGROUP_PARENT, &c.record.id))
+}
+
+fn set_status(store: &Store, c: &Container, status: Status) -> Result<(), ContainerError> {
+    let dir = record::container_dir(store.root(), &c.record.id);
+    let mut state = record::read_state(&dir)?;
+    state.status = status;
+    write_state(&dir, &state)
+}
+
+/// docker pause: freezes every process of the container (the cgroup freezer).
+pub fn pause(store: &Store, c: &Container) -> Result<(), ContainerError> {
+    match c.state.status {
+        Status::Running => {}
+        Status::Paused => {
+            return Err(ContainerError::State {
+                message: format!("container {} is already paused", c.record.id),
+            });
+        }
+        _ => {
+            return Err(ContainerError::NotRunning {
+                name: c.record.name.clone(),
+            });
+        }
+    }
+    cgroup_of(c)?
+        .freeze()
+        .map_err(|e| ContainerError::Store(e.to_string()))?;
+    set_status(store, c, Status::Paused)
+}
+
+pub fn unpause(store: &Store, c: &Container) -> Result<(), ContainerError> {
+    if c.state.status != Status::Paused {
+        return Err(ContainerError::State {
+            message: format!("container {} is not paused", c.record.id),
+        });
+    }
+    cgroup_of(c)?
+        .thaw()
+        .map_err(|e| ContainerError::Store(e.to_string()))?;
+    set_status(store, c, Status::Running)
+}
+
+/// The processes of a running container (host pids).
+pub fn processes(c: &Container) -> Result<Vec<i32>, ContainerError> {
+    if !c.is_running() {
+        return Err(ContainerError::NotRunning {
+            name: c.record.name.clone(),
+        });
+    }
+    cgroup_of(c)?
+        .pids()
+        .map_err(|e| ContainerError::Store(e.to_string()))
+}
+
+/// docker update: new limits on the live cgroup and in the record.
+pub fn update(
+    store: &Store,
+    c: &Container,
+    change: impl FnOnce(&mut record::RunConfig),
+) -> Result<(), ContainerError> {
+    let dir = record::container_dir(store.root(), &c.record.id);
+    let mut rec = record::read_record(&dir)?;
+    change(&mut rec.config);
+    if c.is_running() {
+        let limits = crate::runtime::cgroup::Limits {
+            memory: rec.config.memory,
+            memory_swap: rec.config.memory_swap,
+            cpus: rec.config.cpus,
+            cpu_shares: rec.config.cpu_shares,
+            pids: rec.config.pids_limit,
+            restrict_devices: false,
+        };
+        cgroup_of(c)?
+            .update(&limits)
+            .map_err(|e| ContainerError::Store(e.to_string()))?;
+    }
+    let bytes =
+        serde_json::to_vec_pretty(&rec).map_err(|e| ContainerError::Store(e.to_string()))?;
+    crate::runtime::store::write_atomic(&dir.join(record::CONFIG_FILE), &bytes)
+        .map_err(create::store_err)
 }
 
 /// A signal by name (`TERM`, `SIGTERM`, `sigkill`) or number (`9`).

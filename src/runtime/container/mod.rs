@@ -44,6 +44,8 @@ pub enum ContainerError {
     RemoveRunning { id: String },
     #[error("invalid signal: {signal}")]
     InvalidSignal { signal: String },
+    #[error("{message}")]
+    State { message: String },
 }
 
 impl ContainerError {

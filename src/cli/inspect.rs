@@ -1,0 +1,266 @@
+//! `inspect`: docker-like JSON for containers and images, and `-f` templates with
+//! Go-template field paths (`{{.State.Status}}`, `{{json .Config.Env}}`).
+
+use std::path::Path;
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use super::{CliError, print};
+use crate::runtime::container::lifecycle::{self, Container};
+use crate::runtime::container::record::{self, Status};
+use crate::runtime::image::{Image, ImageStore};
+use crate::runtime::monitor::logfile::log_path;
+use crate::runtime::store::Store;
+
+/// docker's zero time, for a container that never started or never finished.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format the output using a Go-template field path, e.g. {{.State.Status}}
+    #[arg(short = 'f', long)]
+    pub format: Option<String>,
+    /// Only inspect objects of this type
+    #[arg(long = "type", value_parser = ["container", "image"])]
+    pub kind: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+fn engine(e: impl std::fmt::Display) -> CliError {
+    CliError::Engine {
+        message: e.to_string(),
+        code: 125,
+    }
+}
+
+pub fn container_json(store: &Store, c: &Container) -> Value {
+    let r = &c.record;
+    let s = &c.state;
+    let cfg = &r.config;
+    let dir = record::container_dir(store.root(), &r.id);
+    let lower: Vec<String> = cfg
+        .layers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
+    json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": cfg.args.first().cloned().unwrap_or_default(),
+        "Args": cfg.args.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": s.status.as_str(),
+            "Running": s.status == Status::Running || s.status == Status::Paused,
+            "Paused": s.status == Status::Paused,
+            "Restarting": s.status == Status::Restarting,
+            "OOMKilled": s.oom_killed,
+            "Dead": s.status == Status::Dead,
+            "Pid": s.pid,
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": s.started_at.clone().unwrap_or_else(|| ZERO_TIME.into()),
+            "FinishedAt": s.finished_at.clone().unwrap_or_else(|| ZERO_TIME.into()),
+        },
+        "Image": r.image_id,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": log_path(&dir, &r.id),
+        "Name": format!("/{}", r.name),
+        "RestartCount": s.restart_count,
+        "Driver": "overlay2",
+        "Config": {
+            "Hostname": cfg.hostname,
+            "Domainname": cfg.domainname,
+            "User": cfg.user,
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.open_stdin,
+            "Env": cfg.env,
+            "Cmd": cfg.args,
+            "Image": r.image,
+            "WorkingDir": cfg.working_dir,
+            "Labels": cfg.labels,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": cfg.stop_timeout,
+        },
+        "HostConfig": {
+            "NetworkMode": cfg.network_mode,
+            "RestartPolicy": {"Name": cfg.restart_policy, "MaximumRetryCount": 0},
+            "AutoRemove": cfg.auto_remove,
+            "CapAdd": cfg.cap_add,
+            "CapDrop": cfg.cap_drop,
+            "Privileged": cfg.privileged,
+            "ReadonlyRootfs": cfg.read_only,
+            "SecurityOpt": security_opts(c),
+            "Init": cfg.init,
+            "Memory": cfg.memory.unwrap_or(0),
+            "MemorySwap": cfg.memory_swap.unwrap_or(0),
+            "NanoCpus": cfg.cpus.map_or(0, |c| (c * 1e9).round() as i64),
+            "CpuShares": cfg.cpu_shares.unwrap_or(0),
+            "PidsLimit": cfg.pids_limit,
+        },
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "LowerDir": lower.join(":"),
+                "UpperDir": dir.join("upper"),
+                "WorkDir": dir.join("work"),
+                "MergedDir": dir.join("rootfs"),
+            }
+        },
+        "Mounts": [],
+        "NetworkSettings": {"Networks": {}, "Ports": {}},
+    })
+}
+
+fn security_opts(c: &Container) -> Vec<String> {
+    let mut out = Vec::new();
+    if !c.record.config.no_new_privileges {
+        out.push("no-new-privileges=false".to_string());
+    }
+    if !c.record.config.seccomp {
+        out.push("seccomp=unconfined".to_string());
+    }
+    out
+}
+
+pub fn image_json(image: &Image) -> Value {
+    let config = serde_json::to_value(&image.config).unwrap_or_default();
+    json!({
+        "Id": image.id.to_string(),
+        "RepoTags": image.tags,
+        "Created": image.created,
+        "Architecture": config["architecture"],
+        "Os": config["os"],
+        "Config": config["config"],
+        "RootFS": {"Type": "layers", "Layers": config["rootfs"]["diff_ids"]},
+        "Size": image.size,
+    })
+}
+
+pub fn inspect(args: &InspectArgs, root: &Path) -> Result<i32, CliError> {
+    let store = Store::open_readonly(root);
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in &args.names {
+        match lookup(&store, name, args.kind.as_deref()) {
+            Some(v) => found.push(v),
+            None => {
+                eprintln!("Error: No such object: {name}");
+                failed = true;
+            }
+        }
+    }
+    let text = match &args.format {
+        Some(template) => found
+            .iter()
+            .map(|v| render_template(template, v).map(|t| format!("{t}\n")))
+            .collect::<Result<String, String>>()
+            .map_err(engine)?,
+        None => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&Value::Array(found)).unwrap_or_default()
+        ),
+    };
+    print(&text)?;
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn lookup(store: &Store, name: &str, kind: Option<&str>) -> Option<Value> {
+    if kind != Some("image")
+        && let Ok(c) = lifecycle::find(store, name)
+    {
+        return Some(container_json(store, &c));
+    }
+    if kind != Some("container")
+        && let Ok(image) = ImageStore::new(store).resolve(name)
+    {
+        return Some(image_json(&image));
+    }
+    None
+}
+
+/// Go-template subset: literal text, `{{.Field.Path}}` and `{{json .Field}}`.
+pub fn render_template(template: &str, value: &Value) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let close = after
+            .find("}}")
+            .ok_or_else(|| format!("template: unclosed action in {template:?}"))?;
+        out.push_str(&action(after[..close].trim(), value)?);
+        rest = &after[close + 2..];
+    }
+    out.push_str(&rest.replace("\\n", "\n"));
+    Ok(out)
+}
+
+fn action(text: &str, value: &Value) -> Result<String, String> {
+    let (as_json, path) = match text.strip_prefix("json ") {
+        Some(p) => (true, p.trim()),
+        None => (false, text),
+    };
+    let path = path
+        .strip_prefix('.')
+        .ok_or_else(|| format!("template: unsupported action {{{{{text}}}}}"))?;
+    let mut v = value;
+    for key in path.split('.').filter(|k| !k.is_empty()) {
+        v = v
+            .get(key)
+            .ok_or_else(|| format!("template: can't evaluate field {key}"))?;
+    }
+    Ok(if as_json { v.to_string() } else { go_text(v) })
+}
+
+/// How Go's text/template prints a value.
+fn go_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "<no value>".into(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(go_text).collect::<Vec<_>>().join(" ")
+        ),
+        Value::Object(map) => format!(
+            "map[{}]",
+            map.iter()
+                .map(|(k, v)| format!("{k}:{}", go_text(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        let v = json!({"State": {"Status": "running", "Pid": 42}, "Config": {"Env": ["A=1", "B=2"]}, "Name": "/x"});
+        assert_eq!(
+            render_template("{{.State.Status}}", &v),
+            Ok("running".into())
+        );
+        assert_eq!(
+            render_template("{{ .State.Pid }} {{.Name}}", &v),
+            Ok("42 /x".into())
+        );
+        assert_eq!(
+            render_template("{{json .Config.Env}}", &v),
+            Ok("[\"A=1\",\"B=2\"]".into())
+        );
+        assert_eq!(
+            render_template("{{.Config.Env}}", &v),
+            Ok("[A=1 B=2]".into())
+        );
+        assert!(render_template("{{.Nope}}", &v).is_err());
+        assert!(render_template("{{.State", &v).is_err());
+    }
+}

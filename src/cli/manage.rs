@@ -1,0 +1,315 @@
+//! `pause`, `unpause`, `top`, `rename`, `restart`, `update`, `container prune`,
+//! `version` and `info`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::output::table;
+use super::{CliError, print};
+use crate::runtime::container::create;
+use crate::runtime::container::lifecycle;
+use crate::runtime::container::record::Status;
+use crate::runtime::image::ImageStore;
+use crate::runtime::monitor;
+use crate::runtime::store::Store;
+
+/// The docker Engine API version whose CLI conventions berth follows.
+const API_VERSION: &str = "1.47";
+
+fn engine(e: impl std::fmt::Display) -> CliError {
+    CliError::Engine {
+        message: e.to_string(),
+        code: 125,
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Names {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+fn each(
+    names: &[String],
+    mut op: impl FnMut(&str) -> Result<(), CliError>,
+) -> Result<i32, CliError> {
+    let mut failed = false;
+    for name in names {
+        match op(name) {
+            Ok(()) => print(&format!("{name}\n"))?,
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(i32::from(failed))
+}
+
+pub fn pause(args: &Names, root: &Path) -> Result<i32, CliError> {
+    let store = Store::open(root).map_err(engine)?;
+    each(&args.containers, |name| {
+        let c = lifecycle::find(&store, name).map_err(engine)?;
+        lifecycle::pause(&store, &c).map_err(engine)
+    })
+}
+
+pub fn unpause(args: &Names, root: &Path) -> Result<i32, CliError> {
+    let store = Store::open(root).map_err(engine)?;
+    each(&args.containers, |name| {
+        let c = lifecycle::find(&store, name).map_err(engine)?;
+        lifecycle::unpause(&store, &c).map_err(engine)
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    pub container: String,
+}
+
+/// A ps-style table (UID PID PPID C STIME TTY TIME CMD) of the container's processes.
+pub fn top(args: &TopArgs, root: &Path) -> Result<i32, CliError> {
+    let store = Store::open_readonly(root);
+    let c = lifecycle::find(&store, &args.container).map_err(engine)?;
+    let mut pids = lifecycle::processes(&c).map_err(engine)?;
+    pids.sort_unstable();
+    let rows: Vec<Vec<String>> = pids.iter().filter_map(|pid| process_row(*pid)).collect();
+    print(&table(
+        &["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        &rows,
+    ))?;
+    Ok(0)
+}
+
+fn process_row(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let comm_end = stat.rfind(')')?;
+    let comm = stat.get(stat.find('(')? + 1..comm_end)?.to_string();
+    let fields: Vec<&str> = stat.get(comm_end + 2..)?.split_whitespace().collect();
+    let ticks = 100u64;
+    let cpu = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let secs = cpu / ticks;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("?")
+        .to_string();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmd = String::from_utf8_lossy(&cmdline)
+        .replace('\0', " ")
+        .trim()
+        .to_string();
+    let started = fields.get(19)?.parse::<u64>().ok()? / ticks;
+    Some(vec![
+        user_name(&uid),
+        pid.to_string(),
+        fields.get(1)?.to_string(),
+        "0".into(),
+        start_clock(started),
+        "?".into(),
+        format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+        if cmd.is_empty() {
+            format!("[{comm}]")
+        } else {
+            cmd
+        },
+    ])
+}
+
+/// Host user name for a uid, as ps prints (the number when unknown).
+fn user_name(uid: &str) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// HH:MM of a process start given seconds after boot.
+fn start_clock(after_boot: u64) -> String {
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|s| s.parse().ok()))
+        .unwrap_or(0.0);
+    let ago = (uptime as u64).saturating_sub(after_boot);
+    let started = chrono::Local::now() - chrono::Duration::seconds(ago as i64);
+    started.format("%H:%M").to_string()
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+pub fn rename(args: &RenameArgs, root: &Path) -> Result<i32, CliError> {
+    let store = Store::open(root).map_err(engine)?;
+    let c = lifecycle::find(&store, &args.container).map_err(engine)?;
+    create::rename(&store, &c.record, &args.new_name).map_err(engine)?;
+    Ok(0)
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "timeout", alias = "time")]
+    pub timeout: Option<u64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn restart(args: &RestartArgs, root: &Path) -> Result<i32, CliError> {
+    let store = Store::open(root).map_err(engine)?;
+    each(&args.containers, |name| {
+        let c = lifecycle::find(&store, name).map_err(engine)?;
+        let timeout = args.timeout.or(c.record.config.stop_timeout).unwrap_or(10);
+        lifecycle::stop(&store, &c, Duration::from_secs(timeout)).map_err(engine)?;
+        let c = lifecycle::load(&store, &c.record.id).map_err(engine)?;
+        monitor::start_detached(&store, &c.record).map_err(engine)
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// Tune the container's pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+pub fn update(args: &UpdateArgs, root: &Path) -> Result<i32, CliError> {
+    let store = Store::open(root).map_err(engine)?;
+    let memory = args
+        .memory
+        .as_deref()
+        .map(crate::spec::units::parse_bytes)
+        .transpose()
+        .map_err(engine)?;
+    let swap = match args.memory_swap.as_deref() {
+        None => None,
+        Some("-1") => Some(-1),
+        Some(text) => Some(crate::spec::units::parse_bytes(text).map_err(engine)? as i64),
+    };
+    each(&args.containers, |name| {
+        let c = lifecycle::find(&store, name).map_err(engine)?;
+        lifecycle::update(&store, &c, |cfg| {
+            cfg.memory = memory.or(cfg.memory);
+            cfg.memory_swap = swap.or(cfg.memory_swap);
+            cfg.cpus = args.cpus.or(cfg.cpus);
+            cfg.cpu_shares = args.cpu_shares.or(cfg.cpu_shares);
+            cfg.pids_limit = args.pids_limit.or(cfg.pids_limit);
+        })
+        .map_err(engine)
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+pub fn container(cmd: &ContainerCommand, root: &Path) -> Result<i32, CliError> {
+    match cmd {
+        ContainerCommand::Prune(_) => prune(root),
+    }
+}
+
+fn prune(root: &Path) -> Result<i32, CliError> {
+    let store = Store::open(root).map_err(engine)?;
+    let mut out = String::from("Deleted Containers:\n");
+    for c in lifecycle::list(&store).map_err(engine)? {
+        if !c.is_running() && lifecycle::remove(&store, &c, false).is_ok() {
+            out.push_str(&format!("{}\n", c.record.id));
+        }
+    }
+    out.push_str("\nTotal reclaimed space: 0B\n");
+    print(&out)?;
+    Ok(0)
+}
+
+fn os_arch() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+fn kernel() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+pub fn version() -> Result<i32, CliError> {
+    let v = env!("CARGO_PKG_VERSION");
+    let arch = os_arch();
+    print(&format!(
+        "Client: berth\n Version:           {v}\n API version:       {API_VERSION}\n OS/Arch:           {arch}\n\nServer: berth\n Engine:\n  Version:          {v}\n  API version:      {API_VERSION}\n  OS/Arch:          {arch}\n  Kernel:           {}\n",
+        kernel()
+    ))?;
+    Ok(0)
+}
+
+pub fn info(root: &Path) -> Result<i32, CliError> {
+    let store = Store::open_readonly(root);
+    let list = lifecycle::list(&store).map_err(engine)?;
+    let count = |s: Status| list.iter().filter(|c| c.state.status == s).count();
+    let (running, paused) = (count(Status::Running), count(Status::Paused));
+    let images = ImageStore::new(&store).list().map(|l| l.len()).unwrap_or(0);
+    let cgroup = crate::runtime::cgroup::detect()
+        .map(|h| h.driver_description())
+        .unwrap_or_else(|e| format!("unavailable ({e})"));
+    print(&format!(
+        "Containers: {}\n Running: {running}\n Paused: {paused}\n Stopped: {}\nImages: {images}\nServer Version: {}\nStorage Driver: overlay\nLogging Driver: json-file\nCgroup Driver: {cgroup}\nSecurity Options:\n seccomp\n  Profile: builtin\n no-new-privileges\nKernel Version: {}\nOperating System: {}\nArchitecture: {}\nCPUs: {}\nBerth Root Dir: {}\n",
+        list.len(),
+        list.len() - running - paused,
+        env!("CARGO_PKG_VERSION"),
+        kernel(),
+        os_name(),
+        std::env::consts::ARCH,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        root.display()
+    ))?;
+    Ok(0)
+}
+
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|s| s.trim_matches('"').to_string())
+        .unwrap_or_else(|| "Linux".into())
+}
