@@ -336,3 +336,79 @@ fn pause_top_inspect_update_rename_restart() {
     assert_eq!(f.berth(&["rm", "-f", "renamed"]).code, 0);
     assert!(!limit.exists(), "rm left the cgroup");
 }
+
+#[test]
+fn exec_joins_every_namespace_with_the_same_confinement() {
+    let f = Fixture::new();
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "box",
+            "-h",
+            "boxhost",
+            "-e",
+            "FOO=bar",
+            "bb",
+            "sh",
+            "-c",
+            "echo $$ > /tmp/init-pid; sleep 60",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let run = f.berth(&["exec", "box", "sh", "-c", "cat /tmp/init-pid; hostname; echo $FOO; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; ls /proc/$$/fd; exit 9"]);
+    assert_eq!(run.code, 9, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "1\nboxhost\nbar\nCapEff:\t00000000a80425fb\nNoNewPrivs:\t1\nSeccomp:\t2\n0\n1\n2\n"
+    );
+    let user = f.berth(&[
+        "exec",
+        "-u",
+        "nobody",
+        "-w",
+        "/tmp",
+        "-e",
+        "X=1",
+        "box",
+        "sh",
+        "-c",
+        "id -u; pwd; echo $X",
+    ]);
+    assert_eq!(user.stdout, "65534\n/tmp\n1\n");
+    assert_eq!(f.berth(&["exec", "box", "nope"]).code, 127);
+    assert_eq!(f.berth(&["exec", "box", "/etc/passwd"]).code, 126);
+    assert_eq!(
+        f.berth(&["exec", "-d", "box", "sh", "-c", "echo detached > /tmp/d"])
+            .code,
+        0
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        f.berth(&["exec", "box", "cat", "/tmp/d"]).stdout,
+        "detached\n"
+    );
+    // The exec's process is in the container's cgroup and pid namespace.
+    let procs = f.berth(&[
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup | grep memory; echo $$",
+    ]);
+    assert!(
+        procs.stdout.starts_with("4:memory:/\n") || procs.stdout.contains(":memory:/\n"),
+        "{}",
+        procs.stdout
+    );
+    assert_eq!(f.berth(&["stop", "-t", "0", "box"]).code, 0);
+    let stopped = f.berth(&["exec", "box", "true"]);
+    assert_eq!(stopped.code, 125);
+    assert!(
+        stopped.stderr.contains("is not running"),
+        "{}",
+        stopped.stderr
+    );
+}

@@ -436,3 +436,55 @@ pub fn wait(args: &WaitArgs, root: &Path) -> Result<i32, CliError> {
         Ok(Some(code.to_string()))
     })
 }
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Detached mode: run the command in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep STDIN open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Set environment variables (KEY=VALUE)
+    #[arg(short = 'e', long = "env", value_name = "LIST")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID (user[:group])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    pub container: String,
+    /// The command and its arguments
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+pub fn exec(args: &ExecArgs, root: &Path) -> Result<i32, CliError> {
+    let st = store(root);
+    let c = lifecycle::find(&st, &args.container).map_err(engine)?;
+    let env = args
+        .env
+        .iter()
+        .filter_map(|e| match e.split_once('=') {
+            Some((k, v)) => Some((k.to_string(), v.to_string())),
+            None => std::env::var(e).ok().map(|v| (e.clone(), v)),
+        })
+        .collect();
+    let opts = crate::runtime::monitor::ExecOptions {
+        args: args.command.clone(),
+        env,
+        working_dir: args.workdir.clone(),
+        user: args.user.clone(),
+        interactive: args.interactive,
+        tty: args.tty,
+        detach: args.detach,
+    };
+    crate::runtime::monitor::exec(&c, &opts).map_err(|e| CliError::Engine {
+        code: e.exit_code(),
+        message: e.to_string(),
+    })
+}

@@ -81,6 +81,8 @@ pub enum Command {
     Rm(lifecycle::RmArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(lifecycle::WaitArgs),
+    /// Run a command in a running container
+    Exec(lifecycle::ExecArgs),
     /// Return low-level information on containers and images
     Inspect(inspect::InspectArgs),
     /// Pause all processes within one or more containers
@@ -154,6 +156,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Kill(args) => lifecycle::kill(&args, &cli.root),
         Command::Rm(args) => lifecycle::rm(&args, &cli.root),
         Command::Wait(args) => lifecycle::wait(&args, &cli.root),
+        Command::Exec(args) => lifecycle::exec(&args, &cli.root),
         Command::Inspect(args) => inspect::inspect(&args, &cli.root),
         Command::Pause(args) => manage::pause(&args, &cli.root),
         Command::Unpause(args) => manage::unpause(&args, &cli.root),

@@ -128,8 +128,13 @@ fn setup_and_exec(
         rootfs::make_root_readonly()?;
     }
     set_rlimits()?;
-    let env = final_env(plan, &user);
-    drop_privileges(plan, &user)?;
+    let env = final_env(&plan.env, &plan.hostname, plan.tty, &user);
+    let privileges = Privileges {
+        caps: &plan.caps,
+        seccomp: plan.seccomp.as_ref(),
+        no_new_privileges: plan.no_new_privileges,
+    };
+    drop_privileges(&privileges, &user)?;
     umask(Mode::from_bits_truncate(0o022));
     close_inherited_fds();
     if plan.init {
@@ -301,52 +306,59 @@ fn set_rlimits() -> Result<(), InitError> {
     setrlimit(Resource::RLIMIT_NOFILE, limit, limit).map_err(|e| sys("setting RLIMIT_NOFILE", e))
 }
 
-pub fn final_env(plan: &InitPlan, user: &ExecUser) -> Vec<String> {
-    let mut env = plan.env.clone();
+pub fn final_env(base: &[String], hostname: &str, tty: bool, user: &ExecUser) -> Vec<String> {
+    let mut env = base.to_vec();
     let has = |env: &[String], key: &str| env.iter().any(|e| e.split('=').next() == Some(key));
     if !has(&env, "PATH") {
         env.insert(0, format!("PATH={DEFAULT_PATH}"));
     }
     if !has(&env, "HOSTNAME") {
-        env.push(format!("HOSTNAME={}", plan.hostname));
+        env.push(format!("HOSTNAME={hostname}"));
     }
     if !has(&env, "HOME") {
         env.push(format!("HOME={}", user.home));
     }
-    if plan.tty && !has(&env, "TERM") {
+    if tty && !has(&env, "TERM") {
         env.push("TERM=xterm".into());
     }
     env
 }
 
+/// What a container process may do, shared by the init and `exec`.
+pub struct Privileges<'a> {
+    pub caps: &'a BTreeSet<Cap>,
+    pub seccomp: Option<&'a seccompiler::BpfProgram>,
+    pub no_new_privileges: bool,
+}
+
 /// Order matters: the bounding set can only shrink while we still hold
 /// CAP_SETPCAP; ids change next; then the final sets, no_new_privs and seccomp
 /// (last, so the filter does not have to allow our own setup).
-fn drop_privileges(plan: &InitPlan, user: &ExecUser) -> Result<(), InitError> {
+pub fn drop_privileges(plan: &Privileges<'_>, user: &ExecUser) -> Result<(), InitError> {
     let engine = |e: crate::runtime::security::SecurityError| InitError::engine(e.to_string());
     let early_seccomp = !plan.no_new_privileges;
-    if let (true, Some(program)) = (early_seccomp, &plan.seccomp) {
+    if let (true, Some(program)) = (early_seccomp, plan.seccomp) {
         // Without no_new_privs only CAP_SYS_ADMIN may install a filter; the
         // syscalls still to come (capset, setuid, prctl) are all allowed by it.
         seccomp::install(program).map_err(engine)?;
     }
-    caps::drop_bounding(&plan.caps).map_err(engine)?;
+    caps::drop_bounding(plan.caps).map_err(engine)?;
     let groups: Vec<Gid> = user.groups.iter().map(|g| Gid::from_raw(*g)).collect();
     setgroups(&groups).map_err(|e| sys("setgroups", e))?;
     setgid(Gid::from_raw(user.gid)).map_err(|e| sys("setgid", e))?;
     setuid(Uid::from_raw(user.uid)).map_err(|e| sys("setuid", e))?;
-    caps::apply(&plan.caps).map_err(engine)?;
+    caps::apply(plan.caps).map_err(engine)?;
     if plan.no_new_privileges {
         seccomp::set_no_new_privs().map_err(engine)?;
     }
-    if let (false, Some(program)) = (early_seccomp, &plan.seccomp) {
+    if let (false, Some(program)) = (early_seccomp, plan.seccomp) {
         seccomp::install(program).map_err(engine)?;
     }
     Ok(())
 }
 
 /// Every fd above stderr becomes close-on-exec, whatever opened it.
-fn close_inherited_fds() {
+pub fn close_inherited_fds() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on fds.
     let rc = unsafe {
         libc::syscall(
@@ -373,7 +385,7 @@ fn unblock_signals() {
 
 /// `execvp` semantics with the container's PATH, so "not found" (127) and "not
 /// executable" (126) can be told apart as docker does.
-fn exec(args: &[String], env: &[String]) -> Result<std::convert::Infallible, InitError> {
+pub fn exec(args: &[String], env: &[String]) -> Result<std::convert::Infallible, InitError> {
     let Some(program) = args.first() else {
         return Err(InitError::engine("no command specified".into()));
     };

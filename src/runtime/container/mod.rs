@@ -4,6 +4,7 @@
 pub mod console;
 pub mod create;
 pub mod etc_files;
+pub mod exec;
 pub mod init;
 pub mod lifecycle;
 pub mod names;

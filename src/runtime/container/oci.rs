@@ -23,7 +23,7 @@ pub fn runtime_spec(
 ) -> Result<oci_spec::runtime::Spec, String> {
     let caps: Vec<String> = plan.caps.iter().map(|c| c.to_string()).collect();
     let user = image_user(plan)?;
-    let env = final_env(plan, &user);
+    let env = final_env(&plan.env, &plan.hostname, plan.tty, &user);
     let nofile = nofile_limit();
     let mut namespaces = vec![
         json!({"type": "pid"}),

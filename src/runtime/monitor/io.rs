@@ -71,7 +71,12 @@ fn copy_window_size(master: BorrowedFd<'_>) {
 /// Relays until the container exits; returns its exit status. `signals` are the
 /// (already blocked) signals to watch: SIGCHLD and SIGWINCH are handled here,
 /// the others are forwarded to the container.
-pub fn relay(io: Io, log: &mut LogWriter, pid: Pid, signals: &SigSet) -> Result<i32, MonitorError> {
+pub fn relay(
+    io: Io,
+    mut log: Option<&mut LogWriter>,
+    pid: Pid,
+    signals: &SigSet,
+) -> Result<i32, MonitorError> {
     let _raw = (io.pty && io.stdin).then(RawMode::enter);
     if let (true, Some(master)) = (io.pty, &io.stdout) {
         copy_window_size(master.as_fd());
@@ -105,16 +110,28 @@ pub fn relay(io: Io, log: &mut LogWriter, pid: Pid, signals: &SigSet) -> Result<
                 continue;
             }
             open[*i] = match *i {
-                0 => pump(io.stdout.as_ref(), Stream::Stdout, log, io.attach),
-                1 => pump(io.stderr.as_ref(), Stream::Stderr, log, io.attach),
+                0 => pump(
+                    io.stdout.as_ref(),
+                    Stream::Stdout,
+                    log.as_deref_mut(),
+                    io.attach,
+                ),
+                1 => pump(
+                    io.stderr.as_ref(),
+                    Stream::Stderr,
+                    log.as_deref_mut(),
+                    io.attach,
+                ),
                 _ => forward_stdin(&stdin, io.stdout.as_ref()),
             };
         }
         if ready[0]
             && let Some(code) = on_signal(&sigfd, &io, pid)?
         {
-            drain(&io, log);
-            let _ = log.flush_partial();
+            drain(&io, log.as_deref_mut());
+            if let Some(log) = log {
+                let _ = log.flush_partial();
+            }
             return Ok(code);
         }
     }
@@ -142,7 +159,7 @@ fn on_signal(sigfd: &SignalFd, io: &Io, pid: Pid) -> Result<Option<i32>, Monitor
 
 /// One read from a container stream into the log (and the terminal); false once
 /// it is done (EOF, or EIO from a pty whose last user has gone).
-fn pump(fd: Option<&OwnedFd>, stream: Stream, log: &mut LogWriter, attach: bool) -> bool {
+fn pump(fd: Option<&OwnedFd>, stream: Stream, log: Option<&mut LogWriter>, attach: bool) -> bool {
     let Some(fd) = fd else { return false };
     let mut buf = [0u8; BUFFER];
     match nix::unistd::read(fd.as_fd(), &mut buf) {
@@ -150,7 +167,9 @@ fn pump(fd: Option<&OwnedFd>, stream: Stream, log: &mut LogWriter, attach: bool)
         Ok(n) => {
             // A full disk must not stop the container: its output is then lost,
             // not blocked.
-            let _ = log.write(stream, &buf[..n]);
+            if let Some(log) = log {
+                let _ = log.write(stream, &buf[..n]);
+            }
             if attach {
                 let target = match stream {
                     Stream::Stdout => libc::STDOUT_FILENO,
@@ -210,7 +229,7 @@ fn write_all(fd: i32, mut data: &[u8]) {
 
 /// What the container wrote just before exiting: its processes are gone, so the
 /// pipes end (or the pty reports EIO) once read dry.
-fn drain(io: &Io, log: &mut LogWriter) {
+fn drain(io: &Io, mut log: Option<&mut LogWriter>) {
     for (fd, stream) in [(&io.stdout, Stream::Stdout), (&io.stderr, Stream::Stderr)] {
         let Some(fd) = fd else { continue };
         let _ = nix::fcntl::fcntl(
@@ -219,7 +238,9 @@ fn drain(io: &Io, log: &mut LogWriter) {
         );
         let mut buf = [0u8; BUFFER];
         while let Ok(n @ 1..) = nix::unistd::read(fd.as_fd(), &mut buf) {
-            let _ = log.write(stream, &buf[..n]);
+            if let Some(log) = log.as_deref_mut() {
+                let _ = log.write(stream, &buf[..n]);
+            }
             if io.attach {
                 let target = match stream {
                     Stream::Stdout => libc::STDOUT_FILENO,

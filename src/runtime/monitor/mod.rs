@@ -14,6 +14,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, setsid};
 
+mod exec;
 mod io;
 pub mod logfile;
 
@@ -69,6 +70,8 @@ impl MonitorError {
         }
     }
 }
+
+pub use exec::{ExecOptions, exec};
 
 /// Runs a created container in the foreground; returns its exit status.
 pub fn run_foreground(
@@ -289,7 +292,7 @@ fn supervise(
             stdin: false,
         },
     };
-    let code = io::relay(io, &mut log, pid, &watched_signals())?;
+    let code = io::relay(io, Some(&mut log), pid, &watched_signals())?;
     // `stop` may have marked the state meanwhile; keep what it wrote.
     let mut state = record::read_state(&dir).unwrap_or(state);
     state.status = Status::Exited;
@@ -351,14 +354,11 @@ fn limits(record: &ContainerRecord) -> Limits {
 }
 
 /// Everything the container's init needs, decided before it is cloned.
-fn plan(
-    store: &Store,
-    record: &ContainerRecord,
+/// The capability set and seccomp program of a container (and of its execs).
+fn security(
+    c: &crate::runtime::container::record::RunConfig,
     devices_enforced: bool,
-) -> Result<InitPlan, MonitorError> {
-    let c = &record.config;
-    let dir = record::container_dir(store.root(), &record.id);
-    let own_netns = c.network_mode != "host";
+) -> Result<(BTreeSet<Cap>, Option<seccompiler::BpfProgram>), MonitorError> {
     let mut caps: BTreeSet<Cap> = caps::resolve(&c.cap_add, &c.cap_drop, c.privileged)?;
     if !devices_enforced && !c.privileged {
         // Without a device cgroup, CAP_MKNOD would let the container create and
@@ -370,6 +370,18 @@ fn plan(
     } else {
         None
     };
+    Ok((caps, seccomp))
+}
+
+fn plan(
+    store: &Store,
+    record: &ContainerRecord,
+    devices_enforced: bool,
+) -> Result<InitPlan, MonitorError> {
+    let c = &record.config;
+    let dir = record::container_dir(store.root(), &record.id);
+    let own_netns = c.network_mode != "host";
+    let (caps, seccomp) = security(c, devices_enforced)?;
     let files = write_etc_files(&dir, c.hostname.as_str(), own_netns)?;
     Ok(InitPlan {
         rootfs: RootfsPlan {
