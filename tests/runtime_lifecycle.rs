@@ -412,3 +412,122 @@ fn exec_joins_every_namespace_with_the_same_confinement() {
         stopped.stderr
     );
 }
+
+fn wait_for_status(f: &Fixture, name: &str, status: &str) -> String {
+    for _ in 0..500 {
+        let run = f.berth(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", name]);
+        if run.stdout.starts_with(status) {
+            return run.stdout;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{name} never reached {status}");
+}
+
+#[test]
+fn on_failure_restarts_with_backoff_up_to_the_maximum() {
+    let f = Fixture::new();
+    let start = Instant::now();
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "flaky",
+            "--restart",
+            "on-failure:2",
+            "bb",
+            "sh",
+            "-c",
+            "echo run; exit 5",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let done = wait_for_status(&f, "flaky", "exited 2");
+    let took = start.elapsed();
+    assert_eq!(done, "exited 2\n");
+    // Two restarts after 100 ms and 200 ms.
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert_eq!(f.berth(&["logs", "flaky"]).stdout, "run\nrun\nrun\n");
+    let policy = f.berth(&[
+        "inspect",
+        "-f",
+        "{{json .HostConfig.RestartPolicy}} {{.State.ExitCode}}",
+        "flaky",
+    ]);
+    assert_eq!(
+        policy.stdout,
+        "{\"MaximumRetryCount\":2,\"Name\":\"on-failure\"} 5\n"
+    );
+}
+
+#[test]
+fn always_restarts_until_stopped_and_stop_is_prompt() {
+    let f = Fixture::new();
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "forever",
+            "--restart",
+            "always",
+            "bb",
+            "sh",
+            "-c",
+            "echo tick; sleep 0.2; exit 0",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let count: u32 = f
+        .berth(&["inspect", "-f", "{{.RestartCount}}", "forever"])
+        .stdout
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(count >= 2, "only {count} restarts");
+    let start = Instant::now();
+    assert_eq!(f.berth(&["stop", "forever"]).code, 0);
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    let after = f
+        .berth(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            "forever",
+        ])
+        .stdout;
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        f.berth(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            "forever"
+        ])
+        .stdout,
+        after
+    );
+    assert!(after.starts_with("exited"), "{after}");
+}
+
+#[test]
+fn restart_and_rm_conflict() {
+    let f = Fixture::new();
+    let run = f.berth(&["run", "--rm", "--restart", "always", "bb", "true"]);
+    assert_eq!(run.code, 125);
+    assert!(
+        run.stderr
+            .contains("Conflicting options: --restart and --rm"),
+        "{}",
+        run.stderr
+    );
+    let bad = f.berth(&["run", "--restart", "sometimes", "bb", "true"]);
+    assert_eq!(bad.code, 125);
+}

@@ -90,6 +90,9 @@ pub struct ContainerFlags {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Restart policy: no, on-failure[:max-retries], always, unless-stopped
+    #[arg(long, default_value = "no")]
+    pub restart: String,
     /// The image to run
     pub image: String,
     /// The command and its arguments
@@ -158,7 +161,7 @@ impl ContainerFlags {
                 .clone()
                 .or_else(|| img.stop_signal().clone()),
             stop_timeout: self.stop_timeout,
-            restart_policy: "no".into(),
+            restart_policy: self.restart_policy()?,
             layers: image.layer_dirs.clone(),
         })
     }
@@ -204,6 +207,14 @@ impl ContainerFlags {
             out.extend(env_entry(entry));
         }
         Ok(out)
+    }
+
+    fn restart_policy(&self) -> Result<String, CliError> {
+        crate::runtime::monitor::restart::Policy::validate(&self.restart).map_err(invalid)?;
+        if self.rm && self.restart != "no" {
+            return Err(invalid("Conflicting options: --restart and --rm".into()));
+        }
+        Ok(self.restart.clone())
     }
 
     fn security(&self) -> Result<(bool, bool), CliError> {

@@ -88,7 +88,7 @@ pub fn container_json(store: &Store, c: &Container) -> Value {
         },
         "HostConfig": {
             "NetworkMode": cfg.network_mode,
-            "RestartPolicy": {"Name": cfg.restart_policy, "MaximumRetryCount": 0},
+            "RestartPolicy": restart_policy(&cfg.restart_policy),
             "AutoRemove": cfg.auto_remove,
             "CapAdd": cfg.cap_add,
             "CapDrop": cfg.cap_drop,
@@ -114,6 +114,15 @@ pub fn container_json(store: &Store, c: &Container) -> Value {
         "Mounts": [],
         "NetworkSettings": {"Networks": {}, "Ports": {}},
     })
+}
+
+fn restart_policy(text: &str) -> Value {
+    match text.split_once(':') {
+        Some((name, n)) => {
+            json!({"Name": name, "MaximumRetryCount": n.parse::<u32>().unwrap_or(0)})
+        }
+        None => json!({"Name": text, "MaximumRetryCount": 0}),
+    }
 }
 
 fn security_opts(c: &Container) -> Vec<String> {

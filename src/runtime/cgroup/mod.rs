@@ -465,7 +465,8 @@ impl Cgroup {
 
     /// Processes that exit meanwhile (ESRCH) are not an error.
     fn signal_each(&self, signal: Signal) -> Result<(), CgroupError> {
-        for pid in self.pids()? {
+        // Never 0 or negative: kill(2) would reach a whole process group.
+        for pid in self.pids()?.into_iter().filter(|p| *p > 0) {
             match signal::kill(Pid::from_raw(pid), signal) {
                 Ok(()) | Err(Errno::ESRCH) => {}
                 Err(source) => {

@@ -41,14 +41,23 @@ pub fn process_start(pid: i32) -> Option<u64> {
     after_comm.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether the state's process is still the container's.
-fn alive(state: &ContainerState) -> bool {
-    state.pid > 0
-        && match (process_start(state.pid), state.pid_start) {
+/// Whether `pid` is still the process that started at `start`.
+fn same_process(pid: i32, start: Option<u64>) -> bool {
+    pid > 0
+        && match (process_start(pid), start) {
             (Some(now), Some(then)) => now == then,
             (Some(_), None) => true,
             (None, _) => false,
         }
+}
+
+/// Whether the state's process is still there: the container's init, or, while
+/// it waits to restart, its monitor.
+fn alive(state: &ContainerState) -> bool {
+    match state.status {
+        Status::Restarting => same_process(state.monitor_pid, state.monitor_start),
+        _ => same_process(state.pid, state.pid_start),
+    }
 }
 
 /// Reads a container, correcting a state whose process is gone.
@@ -107,7 +116,18 @@ pub fn signal(c: &Container, signal: Signal) -> Result<(), ContainerError> {
             name: c.record.name.clone(),
         });
     }
-    match kill(Pid::from_raw(c.state.pid), signal) {
+    // Between restarts there is no process but the monitor: it stops waiting.
+    let (pid, signal) = match c.state.status {
+        Status::Restarting => (c.state.monitor_pid, Signal::SIGTERM),
+        _ => (c.state.pid, signal),
+    };
+    // kill(0) or kill(-1) would signal our own process group, or everything.
+    if pid <= 0 {
+        return Err(ContainerError::NotRunning {
+            name: c.record.name.clone(),
+        });
+    }
+    match kill(Pid::from_raw(pid), signal) {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
         Err(e) => Err(ContainerError::io(
             Path::new("kill"),
@@ -133,7 +153,11 @@ pub fn stop(store: &Store, c: &Container, timeout: Duration) -> Result<(), Conta
     if wait_until_stopped(store, &c.record.id, timeout)? {
         return Ok(());
     }
-    signal(c, Signal::SIGKILL)?;
+    // Escalate against the current state: the container may have been restarted.
+    let now = load(store, &c.record.id)?;
+    if now.is_running() {
+        signal(&now, Signal::SIGKILL)?;
+    }
     wait_until_stopped(store, &c.record.id, Duration::from_secs(10))?;
     Ok(())
 }
@@ -141,9 +165,10 @@ pub fn stop(store: &Store, c: &Container, timeout: Duration) -> Result<(), Conta
 /// A stop asked by a user: the restart policy must not bring the container back.
 fn mark_stopping(store: &Store, c: &Container) {
     let dir = record::container_dir(store.root(), &c.record.id);
-    let mut state = c.state.clone();
-    state.stopped_by_user = true;
-    let _ = write_state(&dir, &state);
+    if let Ok(mut state) = record::read_state(&dir) {
+        state.stopped_by_user = true;
+        let _ = write_state(&dir, &state);
+    }
 }
 
 /// True once the container is no longer running; false on timeout.

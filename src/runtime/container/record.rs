@@ -98,6 +98,11 @@ pub struct ContainerState {
     /// Stopped by `stop`/`kill`: restart policies leave it stopped.
     #[serde(default)]
     pub stopped_by_user: bool,
+    /// The monitor supervising the container (alive while it waits to restart).
+    #[serde(default)]
+    pub monitor_pid: i32,
+    #[serde(default)]
+    pub monitor_start: Option<u64>,
     pub exit_code: i32,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,

@@ -17,6 +17,7 @@ use nix::unistd::{ForkResult, Pid, fork, setsid};
 mod exec;
 mod io;
 pub mod logfile;
+pub mod restart;
 
 use crate::runtime::cgroup::{self, Limits};
 use crate::runtime::container::create::{self, now_rfc3339, write_state};
@@ -229,38 +230,91 @@ fn supervise(
 ) -> Result<i32, MonitorError> {
     let dir = record::container_dir(store.root(), &record.id);
     let hierarchy = cgroup::detect()?;
-    let mut plan = plan(store, record, hierarchy.enforces_devices())?;
-    let cg = hierarchy.create(CGROUP_PARENT, &record.id, &limits(record))?;
-    plan.cgroup_files = match cg.self_join_files() {
-        Ok(files) => files,
-        Err(e) => {
-            let _ = cg.destroy();
-            return Err(e.into());
-        }
-    };
-    if let Err(e) = write_oci_spec(&dir, &plan, record) {
-        let _ = cg.destroy();
-        return Err(e);
-    }
-    let opened =
-        LogWriter::open(logfile::log_path(&dir, &record.id), Rotation::default()).map_err(|e| {
+    let mut log = LogWriter::open(logfile::log_path(&dir, &record.id), Rotation::default())
+        .map_err(|e| {
             MonitorError::Container(crate::runtime::container::ContainerError::io(&dir, e))
-        });
-    let (mut log, (stdio, out, err)) =
-        match opened.and_then(|log| Ok((log, plumbing(record.config.tty, mode)?))) {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = cg.destroy();
+        })?;
+    // A user's start clears an earlier user's stop; restarts must not.
+    let fresh = ContainerState {
+        stopped_by_user: false,
+        ..record::read_state(&dir).unwrap_or_default()
+    };
+    write_state(&dir, &fresh)?;
+    let policy = restart::Policy::parse(&record.config.restart_policy);
+    let mut backoff = restart::Backoff::default();
+    let mut report = report;
+    let mut first = true;
+    loop {
+        let started = std::time::Instant::now();
+        let code = match run_once(store, record, mode, report.take(), &mut log, &hierarchy) {
+            Ok(code) => code,
+            Err(e) if first => {
+                cleanup_after(store, record);
                 return Err(e);
             }
+            Err(e) => e.exit_code(),
         };
+        first = false;
+        let state = record::read_state(&dir).unwrap_or_default();
+        if !policy.should_restart(code, state.restart_count, state.stopped_by_user) {
+            cleanup_after(store, record);
+            return Ok(code);
+        }
+        let delay = backoff.next(started.elapsed());
+        let restarting = ContainerState {
+            status: Status::Restarting,
+            restart_count: state.restart_count + 1,
+            monitor_pid: std::process::id() as i32,
+            monitor_start: lifecycle::process_start(std::process::id() as i32),
+            ..state
+        };
+        write_state(&dir, &restarting)?;
+        tracing::debug!(id = %record.id, ?delay, count = restarting.restart_count, "restarting");
+        if restart::interrupted(delay) {
+            let stopped = ContainerState {
+                status: Status::Exited,
+                ..restarting
+            };
+            write_state(&dir, &stopped)?;
+            return Ok(code);
+        }
+    }
+}
+
+/// One start of the container until it exits; returns its exit status.
+fn run_once(
+    store: &Store,
+    record: &ContainerRecord,
+    mode: Attach,
+    report: Option<OwnedFd>,
+    log: &mut LogWriter,
+    hierarchy: &cgroup::Hierarchy,
+) -> Result<i32, MonitorError> {
+    let dir = record::container_dir(store.root(), &record.id);
+    let mut plan = plan(store, record, hierarchy.enforces_devices())?;
+    let cg = hierarchy.create(CGROUP_PARENT, &record.id, &limits(record))?;
+    let prepared = cg
+        .self_join_files()
+        .map_err(MonitorError::from)
+        .and_then(|files| {
+            plan.cgroup_files = files;
+            write_oci_spec(&dir, &plan, record)?;
+            plumbing(record.config.tty, mode)
+        });
+    let (stdio, out, err) = match prepared {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = cg.destroy();
+            send_report(report, &InitError::engine(e.to_string()).encode());
+            return Err(e);
+        }
+    };
     let spawned = match spawn::spawn(&plan, stdio) {
         Ok(spawned) => spawned,
         Err(e) => {
             let _ = cg.destroy();
             start_failed(&dir, &e);
             send_report(report, &e.encode());
-            cleanup_after(store, record);
             return Err(MonitorError::Start(e));
         }
     };
@@ -270,7 +324,8 @@ fn supervise(
         status: Status::Running,
         pid: pid.as_raw(),
         pid_start: lifecycle::process_start(pid.as_raw()),
-        stopped_by_user: false,
+        monitor_pid: std::process::id() as i32,
+        monitor_start: lifecycle::process_start(std::process::id() as i32),
         started_at: Some(now_rfc3339()),
         ..record::read_state(&dir).unwrap_or_default()
     };
@@ -292,7 +347,7 @@ fn supervise(
             stdin: false,
         },
     };
-    let code = io::relay(io, Some(&mut log), pid, &watched_signals())?;
+    let code = io::relay(io, Some(log), pid, &watched_signals())?;
     // `stop` may have marked the state meanwhile; keep what it wrote.
     let mut state = record::read_state(&dir).unwrap_or(state);
     state.status = Status::Exited;
@@ -303,7 +358,6 @@ fn supervise(
     tracing::debug!(id = %record.id, code, oom = state.oom_killed, "container exited");
     let _ = cg.destroy();
     write_state(&dir, &state)?;
-    cleanup_after(store, record);
     Ok(code)
 }
 
