@@ -531,3 +531,70 @@ fn restart_and_rm_conflict() {
     let bad = f.berth(&["run", "--restart", "sometimes", "bb", "true"]);
     assert_eq!(bad.code, 125);
 }
+
+#[test]
+fn health_checks_follow_the_container_and_show_in_ps_and_inspect() {
+    let f = Fixture::new();
+    // Healthy while /tmp/ok exists: from 0.6 s to 1.6 s.
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "hc",
+            "--health-cmd",
+            "test -f /tmp/ok && echo fine",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+            "--health-start-period",
+            "5s",
+            "--health-start-interval",
+            "100ms",
+            "bb",
+            "sh",
+            "-c",
+            "sleep 0.6; touch /tmp/ok; sleep 1; rm /tmp/ok; sleep 30",
+        ],
+    );
+    let status = |f: &Fixture| {
+        f.berth(&["inspect", "-f", "{{.State.Health.Status}}", "hc"])
+            .stdout
+    };
+    assert_eq!(
+        status(&f),
+        "starting\n",
+        "failures in the start period do not count"
+    );
+    let mut seen = Vec::new();
+    let mut healthy_log = String::new();
+    for _ in 0..60 {
+        let s = status(&f).trim().to_string();
+        if s == "healthy" && healthy_log.is_empty() {
+            healthy_log = f
+                .berth(&["inspect", "-f", "{{json .State.Health.Log}}", "hc"])
+                .stdout;
+        }
+        if seen.last() != Some(&s) {
+            seen.push(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(seen, ["starting", "healthy", "unhealthy"], "{seen:?}");
+    let ps = f.berth(&["ps"]);
+    assert!(ps.stdout.contains("(unhealthy)"), "{}", ps.stdout);
+    let log = f.berth(&["inspect", "-f", "{{json .State.Health}}", "hc"]);
+    let health: serde_json::Value = serde_json::from_str(&log.stdout).unwrap_or_default();
+    assert!(
+        health["FailingStreak"].as_u64().unwrap_or(0) >= 2,
+        "{health}"
+    );
+    let results = health["Log"].as_array().cloned().unwrap_or_default();
+    assert!(results.len() <= 5 && !results.is_empty());
+    assert!(
+        healthy_log.contains("\"Output\":\"fine\\n\""),
+        "{healthy_log}"
+    );
+}

@@ -8,6 +8,8 @@ use clap::Args;
 use super::CliError;
 use crate::runtime::container::record::RunConfig;
 use crate::runtime::image::Image;
+use crate::runtime::monitor::health::HealthConfig;
+use crate::spec::duration::Duration;
 use crate::spec::units::parse_bytes;
 
 /// docker refuses memory limits below this.
@@ -93,6 +95,27 @@ pub struct ContainerFlags {
     /// Restart policy: no, on-failure[:max-retries], always, unless-stopped
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// Command to run to check health (in a shell)
+    #[arg(long = "health-cmd", value_name = "CMD")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (e.g. 30s)
+    #[arg(long = "health-interval", default_value = "30s")]
+    pub health_interval: String,
+    /// Maximum time to allow one check to run
+    #[arg(long = "health-timeout", default_value = "30s")]
+    pub health_timeout: String,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries", default_value_t = 3)]
+    pub health_retries: u32,
+    /// Start period during which failures do not count
+    #[arg(long = "health-start-period", default_value = "0s")]
+    pub health_start_period: String,
+    /// Time between checks during the start period
+    #[arg(long = "health-start-interval", default_value = "5s")]
+    pub health_start_interval: String,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck", conflicts_with = "health_cmd")]
+    pub no_healthcheck: bool,
     /// The image to run
     pub image: String,
     /// The command and its arguments
@@ -162,6 +185,7 @@ impl ContainerFlags {
                 .or_else(|| img.stop_signal().clone()),
             stop_timeout: self.stop_timeout,
             restart_policy: self.restart_policy()?,
+            healthcheck: self.healthcheck()?,
             layers: image.layer_dirs.clone(),
         })
     }
@@ -207,6 +231,27 @@ impl ContainerFlags {
             out.extend(env_entry(entry));
         }
         Ok(out)
+    }
+
+    fn healthcheck(&self) -> Result<Option<HealthConfig>, CliError> {
+        let Some(cmd) = &self.health_cmd else {
+            return Ok(None);
+        };
+        let duration = |flag: &str, text: &str| {
+            Duration::parse(text).map(Duration::as_std).map_err(|e| {
+                invalid(format!(
+                    "invalid argument {text:?} for \"--{flag}\" flag: {e}"
+                ))
+            })
+        };
+        Ok(Some(HealthConfig {
+            test: vec!["CMD-SHELL".into(), cmd.clone()],
+            interval: duration("health-interval", &self.health_interval)?,
+            timeout: duration("health-timeout", &self.health_timeout)?,
+            start_period: duration("health-start-period", &self.health_start_period)?,
+            start_interval: duration("health-start-interval", &self.health_start_interval)?,
+            retries: self.health_retries,
+        }))
     }
 
     fn restart_policy(&self) -> Result<String, CliError> {

@@ -63,6 +63,7 @@ pub fn container_json(store: &Store, c: &Container) -> Value {
             "Error": s.error,
             "StartedAt": s.started_at.clone().unwrap_or_else(|| ZERO_TIME.into()),
             "FinishedAt": s.finished_at.clone().unwrap_or_else(|| ZERO_TIME.into()),
+            "Health": s.health,
         },
         "Image": r.image_id,
         "ResolvConfPath": dir.join("resolv.conf"),

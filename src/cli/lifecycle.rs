@@ -58,25 +58,20 @@ pub struct PsArgs {
 
 fn status_text(c: &Container) -> String {
     let s = &c.state;
+    let up = || human_duration(s.started_at.as_deref().map_or(0, seconds_since));
+    let since_exit = || s.finished_at.as_deref().map_or_else(String::new, ago);
+    let health = match (&s.health, s.status) {
+        (Some(h), Status::Running | Status::Paused) => match h.status.as_str() {
+            "starting" => " (health: starting)".to_string(),
+            other => format!(" ({other})"),
+        },
+        _ => String::new(),
+    };
     match s.status {
-        Status::Running => format!(
-            "Up {}",
-            human_duration(s.started_at.as_deref().map_or(0, seconds_since))
-        ),
-        Status::Paused => format!(
-            "Up {} (Paused)",
-            human_duration(s.started_at.as_deref().map_or(0, seconds_since))
-        ),
-        Status::Restarting => format!(
-            "Restarting ({}) {}",
-            s.exit_code,
-            s.finished_at.as_deref().map_or_else(String::new, ago)
-        ),
-        Status::Exited => format!(
-            "Exited ({}) {}",
-            s.exit_code,
-            s.finished_at.as_deref().map_or_else(String::new, ago)
-        ),
+        Status::Running => format!("Up {}{health}", up()),
+        Status::Paused => format!("Up {} (Paused){health}", up()),
+        Status::Restarting => format!("Restarting ({}) {}", s.exit_code, since_exit()),
+        Status::Exited => format!("Exited ({}) {}", s.exit_code, since_exit()),
         Status::Created => "Created".into(),
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),

@@ -36,6 +36,9 @@ pub struct ExecPlan {
     pub cgroup_files: Vec<std::path::PathBuf>,
     pub tty: bool,
     pub hostname: String,
+    /// Where the command's stdout and stderr go (stdin is then /dev/null);
+    /// None inherits the caller's stdio.
+    pub stdout: Option<OwnedFd>,
 }
 
 /// The namespaces joined, in order: mount last, since afterwards host paths are
@@ -172,6 +175,9 @@ fn command(
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
     let exec_user = user::resolve(&plan.user, &passwd, &group).map_err(InitError::engine)?;
+    if let Some(out) = &plan.stdout {
+        redirect(out)?;
+    }
     if let Some(socket) = console {
         super::console::setup(&socket)?;
     } else {
@@ -194,6 +200,20 @@ fn command(
     init::close_inherited_fds();
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     init::exec(&plan.args, &env)
+}
+
+/// stdout and stderr to `out`, stdin from /dev/null (which the container has).
+fn redirect(out: &OwnedFd) -> Result<(), InitError> {
+    use std::os::fd::AsRawFd;
+    let null = open("/dev/null", OFlag::O_RDONLY, Mode::empty())
+        .map_err(|e| sys("opening /dev/null", e))?;
+    // SAFETY: dup2 onto the standard fds from valid fds.
+    unsafe {
+        libc::dup2(null.as_raw_fd(), 0);
+        libc::dup2(out.as_raw_fd(), 1);
+        libc::dup2(out.as_raw_fd(), 2);
+    }
+    Ok(())
 }
 
 /// Passes signals on to the command and returns its exit status.

@@ -56,6 +56,9 @@ pub struct RunConfig {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u64>,
     pub restart_policy: String,
+    /// Run by the monitor; None when the container has no health check.
+    #[serde(default)]
+    pub healthcheck: Option<crate::runtime::monitor::health::HealthConfig>,
     /// Lowest layer first: the image's snapshot directories.
     pub layers: Vec<PathBuf>,
 }
@@ -109,6 +112,8 @@ pub struct ContainerState {
     pub oom_killed: bool,
     pub restart_count: u32,
     pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<crate::runtime::monitor::health::Health>,
 }
 
 pub fn container_dir(root: &Path, id: &str) -> PathBuf {

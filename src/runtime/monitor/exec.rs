@@ -6,6 +6,7 @@ use super::{CGROUP_PARENT, MonitorError, block_signals, security, watched_signal
 use crate::runtime::cgroup;
 use crate::runtime::container::exec::{self as container_exec, ExecPlan};
 use crate::runtime::container::lifecycle::Container;
+use crate::runtime::container::record::ContainerRecord;
 
 pub struct ExecOptions {
     pub args: Vec<String>,
@@ -27,36 +28,59 @@ pub fn exec(c: &Container, opts: &ExecOptions) -> Result<i32, MonitorError> {
             },
         ));
     }
-    let cfg = &c.record.config;
     let hierarchy = cgroup::detect()?;
-    let (caps, seccomp) = security(cfg, hierarchy.enforces_devices())?;
-    let mut env = cfg.env.clone();
-    for (key, value) in &opts.env {
-        env.retain(|e| e.split('=').next() != Some(key.as_str()));
-        env.push(format!("{key}={value}"));
-    }
-    let plan = ExecPlan {
-        pid: c.state.pid,
-        args: opts.args.clone(),
-        env,
-        working_dir: opts
-            .working_dir
-            .clone()
-            .unwrap_or_else(|| cfg.working_dir.clone()),
-        user: opts.user.clone().unwrap_or_else(|| cfg.user.clone()),
-        caps,
-        seccomp,
-        no_new_privileges: cfg.no_new_privileges,
-        cgroup_files: hierarchy
-            .open(CGROUP_PARENT, &c.record.id)
-            .self_join_files()?,
-        tty: opts.tty,
-        hostname: cfg.hostname.clone(),
-    };
+    let plan = plan_for(
+        &c.record,
+        c.state.pid,
+        opts.args.clone(),
+        &opts.env,
+        opts.working_dir.clone(),
+        opts.user.clone(),
+        opts.tty,
+        &hierarchy,
+    )?;
     let mask = block_signals()?;
     let result = run(&plan, opts);
     let _ = mask.thread_unblock();
     result
+}
+
+/// An exec in the container whose init is `pid`: its confinement, env and user,
+/// with the caller's overrides.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn plan_for(
+    record: &ContainerRecord,
+    pid: i32,
+    args: Vec<String>,
+    extra_env: &[(String, String)],
+    working_dir: Option<String>,
+    user: Option<String>,
+    tty: bool,
+    hierarchy: &cgroup::Hierarchy,
+) -> Result<ExecPlan, MonitorError> {
+    let cfg = &record.config;
+    let (caps, seccomp) = security(cfg, hierarchy.enforces_devices())?;
+    let mut env = cfg.env.clone();
+    for (key, value) in extra_env {
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(format!("{key}={value}"));
+    }
+    Ok(ExecPlan {
+        pid,
+        args,
+        env,
+        working_dir: working_dir.unwrap_or_else(|| cfg.working_dir.clone()),
+        user: user.unwrap_or_else(|| cfg.user.clone()),
+        caps,
+        seccomp,
+        no_new_privileges: cfg.no_new_privileges,
+        cgroup_files: hierarchy
+            .open(CGROUP_PARENT, &record.id)
+            .self_join_files()?,
+        tty,
+        hostname: cfg.hostname.clone(),
+        stdout: None,
+    })
 }
 
 fn run(plan: &ExecPlan, opts: &ExecOptions) -> Result<i32, MonitorError> {
@@ -71,6 +95,6 @@ fn run(plan: &ExecPlan, opts: &ExecOptions) -> Result<i32, MonitorError> {
         attach: true,
         stdin: opts.tty && opts.interactive,
     };
-    let code = io::relay(io, None, joiner, &watched_signals())?;
+    let code = io::relay(io, None, None, joiner, &watched_signals())?;
     Ok(code)
 }

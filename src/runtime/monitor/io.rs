@@ -12,6 +12,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 use nix::unistd::Pid;
 
+use super::health::{Checker, Health};
 use super::logfile::{LogWriter, Stream};
 use super::{MonitorError, reap, sys};
 
@@ -71,9 +72,13 @@ fn copy_window_size(master: BorrowedFd<'_>) {
 /// Relays until the container exits; returns its exit status. `signals` are the
 /// (already blocked) signals to watch: SIGCHLD and SIGWINCH are handled here,
 /// the others are forwarded to the container.
+/// The health checker, and what to do when its results change.
+pub type HealthHook<'a> = (&'a mut Checker, &'a dyn Fn(&Health));
+
 pub fn relay(
     io: Io,
     mut log: Option<&mut LogWriter>,
+    mut health: Option<HealthHook<'_>>,
     pid: Pid,
     signals: &SigSet,
 ) -> Result<i32, MonitorError> {
@@ -98,13 +103,25 @@ pub fn relay(
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
             }
         }
-        match poll(&mut fds, PollTimeout::NONE) {
+        let timeout = match &health {
+            Some((checker, _)) => {
+                let ms = checker.wait().as_millis().min(60_000) as i32 + 1;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::NONE)
+            }
+            None => PollTimeout::NONE,
+        };
+        match poll(&mut fds, timeout) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(sys("poll", e)),
             Ok(_) => {}
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
         drop(fds);
+        if let Some((checker, hook)) = health.as_mut()
+            && checker.tick()
+        {
+            hook(&checker.health);
+        }
         for (n, i) in slots.iter().enumerate() {
             if !ready[n + 1] {
                 continue;
@@ -126,7 +143,7 @@ pub fn relay(
             };
         }
         if ready[0]
-            && let Some(code) = on_signal(&sigfd, &io, pid)?
+            && let Some(code) = on_signal(&sigfd, &io, pid, health.as_mut())?
         {
             drain(&io, log.as_deref_mut());
             if let Some(log) = log {
@@ -137,12 +154,24 @@ pub fn relay(
     }
 }
 
-fn on_signal(sigfd: &SignalFd, io: &Io, pid: Pid) -> Result<Option<i32>, MonitorError> {
+fn on_signal(
+    sigfd: &SignalFd,
+    io: &Io,
+    pid: Pid,
+    health: Option<&mut HealthHook<'_>>,
+) -> Result<Option<i32>, MonitorError> {
     let Ok(Some(info)) = sigfd.read_signal() else {
         return Ok(None);
     };
     match Signal::try_from(info.ssi_signo as i32) {
-        Ok(Signal::SIGCHLD) => reap(pid),
+        Ok(Signal::SIGCHLD) => {
+            if let Some((checker, hook)) = health
+                && checker.reap()
+            {
+                hook(&checker.health);
+            }
+            reap(pid)
+        }
         Ok(Signal::SIGWINCH) => {
             if let (true, Some(master)) = (io.pty, &io.stdout) {
                 copy_window_size(master.as_fd());

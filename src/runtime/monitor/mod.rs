@@ -15,6 +15,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, setsid};
 
 mod exec;
+pub mod health;
 mod io;
 pub mod logfile;
 pub mod restart;
@@ -347,7 +348,21 @@ fn run_once(
             stdin: false,
         },
     };
-    let code = io::relay(io, Some(log), pid, &watched_signals())?;
+    let mut checker = health_checker(record, pid.as_raw(), hierarchy)?;
+    let save_health = |health: &health::Health| {
+        if let Ok(mut state) = record::read_state(&dir) {
+            state.health = Some(health.clone());
+            let _ = write_state(&dir, &state);
+        }
+    };
+    if let Some(c) = &checker {
+        // docker reports "starting" from the first moment.
+        save_health(&c.health);
+    }
+    let hook = checker
+        .as_mut()
+        .map(|c| (c, &save_health as &dyn Fn(&health::Health)));
+    let code = io::relay(io, Some(log), hook, pid, &watched_signals())?;
     // `stop` may have marked the state meanwhile; keep what it wrote.
     let mut state = record::read_state(&dir).unwrap_or(state);
     state.status = Status::Exited;
@@ -359,6 +374,22 @@ fn run_once(
     let _ = cg.destroy();
     write_state(&dir, &state)?;
     Ok(code)
+}
+
+/// The container's health checker, when it has a test to run.
+fn health_checker(
+    record: &ContainerRecord,
+    pid: i32,
+    hierarchy: &cgroup::Hierarchy,
+) -> Result<Option<health::Checker>, MonitorError> {
+    let Some(config) = record.config.healthcheck.clone() else {
+        return Ok(None);
+    };
+    let Some(args) = config.argv() else {
+        return Ok(None);
+    };
+    let plan = exec::plan_for(record, pid, args, &[], None, None, false, hierarchy)?;
+    Ok(Some(health::Checker::new(config, plan)))
 }
 
 fn send_report(report: Option<OwnedFd>, text: &str) {
