@@ -4,7 +4,7 @@
 use clap::{ArgAction, Args};
 
 use super::container_flags::ContainerFlags;
-use super::{CliError, print};
+use super::{CliError, engine, print};
 use crate::runtime::container::create::{self, CreateRequest};
 use crate::runtime::container::names::new_id;
 use crate::runtime::container::record;
@@ -46,13 +46,6 @@ pub struct StartArgs {
     /// Containers to start
     #[arg(required = true)]
     pub containers: Vec<String>,
-}
-
-fn engine(e: impl std::fmt::Display) -> CliError {
-    CliError::Engine {
-        message: e.to_string(),
-        code: 125,
-    }
 }
 
 pub fn open_store(root: &std::path::Path) -> Result<Store, CliError> {

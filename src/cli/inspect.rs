@@ -6,7 +6,7 @@ use std::path::Path;
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::{CliError, print};
+use super::{CliError, engine, print};
 use crate::runtime::container::lifecycle::{self, Container};
 use crate::runtime::container::record::{self, Status};
 use crate::runtime::image::{Image, ImageStore};
@@ -26,13 +26,6 @@ pub struct InspectArgs {
     pub kind: Option<String>,
     #[arg(required = true)]
     pub names: Vec<String>,
-}
-
-fn engine(e: impl std::fmt::Display) -> CliError {
-    CliError::Engine {
-        message: e.to_string(),
-        code: 125,
-    }
 }
 
 pub fn container_json(store: &Store, c: &Container) -> Value {

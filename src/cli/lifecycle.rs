@@ -7,18 +7,11 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::output::{ago, human_duration, parse_time, seconds_since, table};
-use super::{CliError, print};
+use super::{CliError, each, engine, print};
 use crate::runtime::container::lifecycle::{self, Container};
 use crate::runtime::container::record::{self, Status};
 use crate::runtime::monitor::logfile::{LogLine, log_files, log_path};
 use crate::runtime::store::Store;
-
-fn engine(e: impl std::fmt::Display) -> CliError {
-    CliError::Engine {
-        message: e.to_string(),
-        code: 125,
-    }
-}
 
 /// Read-only verbs work (and show nothing) before the first write.
 fn store(root: &Path) -> Store {
@@ -367,26 +360,6 @@ pub struct RmArgs {
 pub struct WaitArgs {
     #[arg(required = true)]
     pub containers: Vec<String>,
-}
-
-/// Runs `op` on each named container; like docker, reports each failure and
-/// exits 1 if any failed.
-fn each(
-    names: &[String],
-    mut op: impl FnMut(&str) -> Result<Option<String>, CliError>,
-) -> Result<i32, CliError> {
-    let mut failed = false;
-    for name in names {
-        match op(name) {
-            Ok(Some(line)) => print(&format!("{line}\n"))?,
-            Ok(None) => {}
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed { 1 } else { 0 })
 }
 
 pub fn stop(args: &StopArgs, root: &Path) -> Result<i32, CliError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::output::table;
-use super::{CliError, print};
+use super::{CliError, each, engine, print};
 use crate::runtime::container::create;
 use crate::runtime::container::lifecycle;
 use crate::runtime::container::record::Status;
@@ -18,41 +18,18 @@ use crate::runtime::store::Store;
 /// The docker Engine API version whose CLI conventions berth follows.
 const API_VERSION: &str = "1.47";
 
-fn engine(e: impl std::fmt::Display) -> CliError {
-    CliError::Engine {
-        message: e.to_string(),
-        code: 125,
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct Names {
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
 
-fn each(
-    names: &[String],
-    mut op: impl FnMut(&str) -> Result<(), CliError>,
-) -> Result<i32, CliError> {
-    let mut failed = false;
-    for name in names {
-        match op(name) {
-            Ok(()) => print(&format!("{name}\n"))?,
-            Err(e) => {
-                eprintln!("Error response from daemon: {e}");
-                failed = true;
-            }
-        }
-    }
-    Ok(i32::from(failed))
-}
-
 pub fn pause(args: &Names, root: &Path) -> Result<i32, CliError> {
     let store = Store::open(root).map_err(engine)?;
     each(&args.containers, |name| {
         let c = lifecycle::find(&store, name).map_err(engine)?;
-        lifecycle::pause(&store, &c).map_err(engine)
+        lifecycle::pause(&store, &c).map_err(engine)?;
+        Ok(Some(name.to_string()))
     })
 }
 
@@ -60,7 +37,8 @@ pub fn unpause(args: &Names, root: &Path) -> Result<i32, CliError> {
     let store = Store::open(root).map_err(engine)?;
     each(&args.containers, |name| {
         let c = lifecycle::find(&store, name).map_err(engine)?;
-        lifecycle::unpause(&store, &c).map_err(engine)
+        lifecycle::unpause(&store, &c).map_err(engine)?;
+        Ok(Some(name.to_string()))
     })
 }
 
@@ -172,7 +150,8 @@ pub fn restart(args: &RestartArgs, root: &Path) -> Result<i32, CliError> {
         let timeout = args.timeout.or(c.record.config.stop_timeout).unwrap_or(10);
         lifecycle::stop(&store, &c, Duration::from_secs(timeout)).map_err(engine)?;
         let c = lifecycle::load(&store, &c.record.id).map_err(engine)?;
-        monitor::start_detached(&store, &c.record).map_err(engine)
+        monitor::start_detached(&store, &c.record).map_err(engine)?;
+        Ok(Some(name.to_string()))
     })
 }
 
@@ -219,7 +198,8 @@ pub fn update(args: &UpdateArgs, root: &Path) -> Result<i32, CliError> {
             cfg.cpu_shares = args.cpu_shares.or(cfg.cpu_shares);
             cfg.pids_limit = args.pids_limit.or(cfg.pids_limit);
         })
-        .map_err(engine)
+        .map_err(engine)?;
+        Ok(Some(name.to_string()))
     })
 }
 

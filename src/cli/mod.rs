@@ -180,3 +180,31 @@ pub fn print(text: &str) -> Result<(), CliError> {
         other => Ok(other?),
     }
 }
+
+/// A runtime failure as docker reports it: exit status 125.
+pub(crate) fn engine(e: impl std::fmt::Display) -> CliError {
+    CliError::Engine {
+        message: e.to_string(),
+        code: 125,
+    }
+}
+
+/// Runs `op` on each named container, printing the line it returns; like docker,
+/// reports each failure and exits 1 if any failed.
+pub(crate) fn each(
+    names: &[String],
+    mut op: impl FnMut(&str) -> Result<Option<String>, CliError>,
+) -> Result<i32, CliError> {
+    let mut failed = false;
+    for name in names {
+        match op(name) {
+            Ok(Some(line)) => print(&format!("{line}\n"))?,
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(i32::from(failed))
+}
