@@ -51,13 +51,12 @@ fn same_process(pid: i32, start: Option<u64>) -> bool {
         }
 }
 
-/// Whether the state's process is still there: the container's init, or, while
-/// it waits to restart, its monitor.
+/// Whether someone still answers for the state: the container's init, or its
+/// monitor (which records the exit itself, moments after the init is gone, and
+/// is the only process left while a container waits to restart).
 fn alive(state: &ContainerState) -> bool {
-    match state.status {
-        Status::Restarting => same_process(state.monitor_pid, state.monitor_start),
-        _ => same_process(state.pid, state.pid_start),
-    }
+    same_process(state.monitor_pid, state.monitor_start)
+        || (state.status != Status::Restarting && same_process(state.pid, state.pid_start))
 }
 
 /// Reads a container, correcting a state whose process is gone.
