@@ -14,6 +14,16 @@ use nix::sys::stat::Mode;
 
 use super::init::InitError;
 
+/// The size of the terminal on stdin, if it is one.
+pub fn terminal_size() -> Option<(u16, u16)> {
+    // SAFETY: TIOCGWINSZ into a zeroed winsize.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(libc::STDIN_FILENO, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_row > 0)
+            .then_some((ws.ws_row, ws.ws_col))
+    }
+}
+
 /// (monitor's end, container's end).
 pub fn socket_pair() -> Result<(OwnedFd, OwnedFd), InitError> {
     socketpair(
@@ -31,7 +41,7 @@ fn engine(what: &str, e: nix::errno::Errno) -> InitError {
 
 /// In the container, after pivot_root: a new pty whose slave becomes stdio and
 /// the controlling terminal of a new session; the master goes to the monitor.
-pub fn setup(socket: &OwnedFd) -> Result<(), InitError> {
+pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<(), InitError> {
     let master = open(
         "/dev/ptmx",
         OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
@@ -47,6 +57,17 @@ pub fn setup(socket: &OwnedFd) -> Result<(), InitError> {
         {
             return Err(engine("unlocking the pty", nix::errno::Errno::last()));
         }
+    }
+    if let Some((rows, cols)) = size {
+        // Set before the command starts, so its first look at the size is right.
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ with a valid winsize.
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
     let slave_path = format!("/dev/pts/{number}");
     let slave = open(

@@ -179,7 +179,7 @@ fn command(
         redirect(out)?;
     }
     if let Some(socket) = console {
-        super::console::setup(&socket)?;
+        super::console::setup(&socket, super::console::terminal_size())?;
     } else {
         // A new session, so a signal for the exec reaches only it.
         let _ = nix::unistd::setsid();

@@ -79,6 +79,8 @@ pub struct InitPlan {
     pub init: bool,
     /// `-t`: stdio is a pty from the container's devpts; see `console`.
     pub tty: bool,
+    /// The terminal size to start the pty with (rows, columns).
+    pub window: Option<(u16, u16)>,
     /// Files to write `0` into to join the container's cgroup (see
     /// `Cgroup::self_join_files`).
     pub cgroup_files: Vec<std::path::PathBuf>,
@@ -121,7 +123,7 @@ fn setup_and_exec(
     }
     let user = lookup_user(&plan.user)?;
     if let Some(socket) = console {
-        super::console::setup(&socket)?;
+        super::console::setup(&socket, plan.window)?;
     }
     enter_working_dir(&plan.working_dir)?;
     if plan.read_only {

@@ -492,6 +492,7 @@ fn plan(
         own_netns,
         init: c.init,
         tty: c.tty,
+        window: super::container::console::terminal_size(),
         cgroup_files: Vec::new(),
     })
 }
