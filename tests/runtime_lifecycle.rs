@@ -598,3 +598,43 @@ fn health_checks_follow_the_container_and_show_in_ps_and_inspect() {
         "{healthy_log}"
     );
 }
+
+#[test]
+fn fifty_parallel_runs_all_succeed_with_unique_names() {
+    let f = Fixture::new();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50)
+            .map(|_| s.spawn(|| f.berth(&["run", "-d", "bb", "sleep", "20"])))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(run) => {
+                    assert_eq!(run.code, 0, "{}", run.stderr);
+                    run.stdout.trim().to_string()
+                }
+                Err(_) => panic!("a run thread panicked"),
+            })
+            .collect()
+    });
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), 50);
+    let names = f.berth(&["ps", "--format", "json"]).stdout;
+    let names: std::collections::BTreeSet<String> = names
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["Names"].as_str().map(String::from))
+        .collect();
+    assert_eq!(names.len(), 50, "running with distinct names");
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    assert_eq!(f.berth(&args).code, 0);
+    for id in &ids {
+        assert!(
+            !std::path::Path::new("/sys/fs/cgroup/pids/berth")
+                .join(id)
+                .exists(),
+            "cgroup of {id} left"
+        );
+    }
+}
