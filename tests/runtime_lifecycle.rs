@@ -638,3 +638,40 @@ fn fifty_parallel_runs_all_succeed_with_unique_names() {
         );
     }
 }
+
+#[test]
+fn stats_show_cpu_memory_limit_and_pids() {
+    let f = Fixture::new();
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "burner",
+            "-m",
+            "64m",
+            "bb",
+            "sh",
+            "-c",
+            "sleep 30 & while true; do :; done",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let run = f.berth(&["stats", "--no-stream", "burner"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let row = run.stdout.lines().nth(1).unwrap_or("").to_string();
+    let cols: Vec<&str> = row
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(cols.get(1), Some(&"burner"), "{row}");
+    let cpu: f64 = cols
+        .get(2)
+        .and_then(|c| c.trim_end_matches('%').parse().ok())
+        .unwrap_or(0.0);
+    assert!(cpu > 30.0, "a busy loop uses CPU: {row}");
+    assert!(cols.get(3).is_some_and(|m| m.ends_with("/ 64MiB")), "{row}");
+    assert_eq!(cols.last(), Some(&"2"), "the shell and its sleep: {row}");
+}

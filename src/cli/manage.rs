@@ -122,6 +122,186 @@ fn start_clock(after_boot: u64) -> String {
 }
 
 #[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Disable streaming stats and only pull the first result (the only mode)
+    #[arg(long, required = true)]
+    pub no_stream: bool,
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Containers (default: all running)
+    pub containers: Vec<String>,
+}
+
+/// CPU over this window, as docker's one-shot stats measures it.
+const STATS_WINDOW: Duration = Duration::from_millis(500);
+
+pub fn stats(args: &StatsArgs, root: &Path) -> Result<i32, CliError> {
+    let store = Store::open_readonly(root);
+    let list = if args.containers.is_empty() {
+        lifecycle::list(&store)
+            .map_err(engine)?
+            .into_iter()
+            .filter(|c| args.all || c.is_running())
+            .collect()
+    } else {
+        args.containers
+            .iter()
+            .map(|n| lifecycle::find(&store, n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(engine)?
+    };
+    let first: Vec<Option<crate::runtime::cgroup::Stats>> =
+        list.iter().map(|c| lifecycle::stats(c).ok()).collect();
+    std::thread::sleep(STATS_WINDOW);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as f64;
+    let mut rows = Vec::new();
+    for (c, before) in list.iter().zip(first) {
+        let now = lifecycle::stats(c).ok();
+        let id: String = if args.no_trunc {
+            c.record.id.clone()
+        } else {
+            c.record.id.chars().take(12).collect()
+        };
+        let row = match (before, now) {
+            (Some(a), Some(b)) => {
+                let used = b.cpu_usage_ns.saturating_sub(a.cpu_usage_ns) as f64;
+                let cpu = used / STATS_WINDOW.as_nanos() as f64 * 100.0;
+                let mem = b.memory_usage.saturating_sub(b.memory_inactive_file);
+                let limit = b.memory_limit.unwrap_or_else(host_memory);
+                vec![
+                    id,
+                    c.record.name.clone(),
+                    format!("{:.2}%", cpu.min(cpus * 100.0)),
+                    format!("{} / {}", bytes(mem), bytes(limit)),
+                    format!("{:.2}%", mem as f64 / limit.max(1) as f64 * 100.0),
+                    net_io(c),
+                    block_io(&c.record.id),
+                    b.pids_current.to_string(),
+                ]
+            }
+            _ => vec![
+                id,
+                c.record.name.clone(),
+                "--".into(),
+                "-- / --".into(),
+                "--".into(),
+                "--".into(),
+                "--".into(),
+                "--".into(),
+            ],
+        };
+        rows.push(row);
+    }
+    print(&table(
+        &[
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
+            "PIDS",
+        ],
+        &rows,
+    ))?;
+    Ok(0)
+}
+
+/// Received / sent bytes on the container's interfaces other than loopback.
+fn net_io(c: &lifecycle::Container) -> String {
+    if c.record.config.network_mode == "host" {
+        return "-- / --".into();
+    }
+    let text =
+        std::fs::read_to_string(format!("/proc/{}/net/dev", c.state.pid)).unwrap_or_default();
+    let (mut rx, mut tx) = (0u64, 0u64);
+    for line in text.lines().skip(2) {
+        let Some((name, counters)) = line.split_once(':') else {
+            continue;
+        };
+        if name.trim() == "lo" {
+            continue;
+        }
+        let f: Vec<u64> = counters
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        rx += f.first().copied().unwrap_or(0);
+        tx += f.get(8).copied().unwrap_or(0);
+    }
+    format!("{} / {}", bytes(rx), bytes(tx))
+}
+
+/// Bytes read / written, from the blkio controller (v1) or io.stat (v2).
+fn block_io(id: &str) -> String {
+    let v1 = format!(
+        "/sys/fs/cgroup/blkio/{}/{id}/blkio.throttle.io_service_bytes",
+        monitor::CGROUP_PARENT
+    );
+    let v2 = format!("/sys/fs/cgroup/{}/{id}/io.stat", monitor::CGROUP_PARENT);
+    let (mut read, mut write) = (0u64, 0u64);
+    if let Ok(text) = std::fs::read_to_string(v1) {
+        for line in text.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            match (f.get(1), f.get(2).and_then(|v| v.parse::<u64>().ok())) {
+                (Some(&"Read"), Some(n)) => read += n,
+                (Some(&"Write"), Some(n)) => write += n,
+                _ => {}
+            }
+        }
+    } else if let Ok(text) = std::fs::read_to_string(v2) {
+        for field in text.split_whitespace() {
+            if let Some(n) = field
+                .strip_prefix("rbytes=")
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                read += n;
+            } else if let Some(n) = field
+                .strip_prefix("wbytes=")
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                write += n;
+            }
+        }
+    }
+    format!("{} / {}", bytes(read), bytes(write))
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:").map(str::to_string))
+        })
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// docker's binary sizes: 1.5MiB, 64MiB, 2GiB.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n}B")
+    } else {
+        format!("{value:.3}{}", UNITS[unit]).replace(".000", "")
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct RenameArgs {
     pub container: String,
     pub new_name: String,

@@ -91,6 +91,8 @@ pub enum Command {
     Unpause(manage::Names),
     /// Display the running processes of a container
     Top(manage::TopArgs),
+    /// Display a snapshot of containers' resource usage
+    Stats(manage::StatsArgs),
     /// Rename a container
     Rename(manage::RenameArgs),
     /// Restart one or more containers
@@ -161,6 +163,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Pause(args) => manage::pause(&args, &cli.root),
         Command::Unpause(args) => manage::unpause(&args, &cli.root),
         Command::Top(args) => manage::top(&args, &cli.root),
+        Command::Stats(args) => manage::stats(&args, &cli.root),
         Command::Rename(args) => manage::rename(&args, &cli.root),
         Command::Restart(args) => manage::restart(&args, &cli.root),
         Command::Update(args) => manage::update(&args, &cli.root),

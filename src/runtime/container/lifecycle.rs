@@ -273,6 +273,18 @@ pub fn processes(c: &Container) -> Result<Vec<i32>, ContainerError> {
         .map_err(|e| ContainerError::Store(e.to_string()))
 }
 
+/// Usage counters of a running container.
+pub fn stats(c: &Container) -> Result<crate::runtime::cgroup::Stats, ContainerError> {
+    if !c.is_running() {
+        return Err(ContainerError::NotRunning {
+            name: c.record.name.clone(),
+        });
+    }
+    cgroup_of(c)?
+        .stats()
+        .map_err(|e| ContainerError::Store(e.to_string()))
+}
+
 /// docker update: new limits on the live cgroup and in the record.
 pub fn update(
     store: &Store,
