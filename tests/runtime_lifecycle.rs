@@ -675,3 +675,42 @@ fn stats_show_cpu_memory_limit_and_pids() {
     assert!(cols.get(3).is_some_and(|m| m.ends_with("/ 64MiB")), "{row}");
     assert_eq!(cols.last(), Some(&"2"), "the shell and its sleep: {row}");
 }
+
+#[test]
+fn events_record_the_lifecycle() {
+    let f = Fixture::new();
+    let start = chrono::Utc::now().to_rfc3339();
+    assert_eq!(
+        f.berth(&["run", "--name", "ev", "bb", "sh", "-c", "exit 3"])
+            .code,
+        3
+    );
+    assert_eq!(f.berth(&["rename", "ev", "ev2"]).code, 0);
+    assert_eq!(f.berth(&["rm", "ev2"]).code, 0);
+    let events = f.berth(&[
+        "events", "--since", &start, "--until", "0s", "--format", "json",
+    ]);
+    let actions: Vec<String> = events
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["Action"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        actions,
+        ["create", "start", "die", "rename", "destroy"],
+        "{}",
+        events.stdout
+    );
+    let dies = f.berth(&[
+        "events",
+        "--since",
+        &start,
+        "--until",
+        "0s",
+        "-f",
+        "event=die",
+    ]);
+    assert_eq!(dies.stdout.lines().count(), 1);
+    assert!(dies.stdout.contains("exitCode=3"), "{}", dies.stdout);
+}

@@ -383,6 +383,11 @@ pub fn kill(args: &KillArgs, root: &Path) -> Result<i32, CliError> {
         let c = lifecycle::find(&st, name).map_err(engine)?;
         lifecycle::signal(&c, signal)
             .map_err(|e| engine(format!("cannot kill container: {name}: {e}")))?;
+        c.record.event(
+            st.root(),
+            "kill",
+            &[("signal", (signal as i32).to_string())],
+        );
         Ok(Some(name.to_string()))
     })
 }
@@ -455,4 +460,111 @@ pub fn exec(args: &ExecArgs, root: &Path) -> Result<i32, CliError> {
         code: e.exit_code(),
         message: e.to_string(),
     })
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Show events since a timestamp (RFC 3339, Unix time) or relative time (10m)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stop at a timestamp (RFC 3339, Unix time) or relative time; without it,
+    /// new events are followed until interrupted
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Filter: type=, event=, container= (id or name), image=, label=KEY[=VALUE]
+    #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+fn event_matches(e: &crate::runtime::events::Event, filters: &[String]) -> Result<bool, CliError> {
+    for f in filters {
+        let (key, value) = f
+            .split_once('=')
+            .ok_or_else(|| engine(format!("invalid filter {f:?}: expected KEY=VALUE")))?;
+        let attrs = &e.actor.attributes;
+        let ok = match key {
+            "type" => e.kind == value,
+            "event" => e.action == value || e.action.split(':').next() == Some(value),
+            "container" => e.id.starts_with(value) || attrs.get("name").is_some_and(|n| n == value),
+            "image" => e.from == value,
+            "label" => match value.split_once('=') {
+                Some((k, v)) => attrs.get(k).is_some_and(|x| x == v),
+                None => attrs.contains_key(value),
+            },
+            other => return Err(engine(format!("invalid filter '{other}'"))),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn event_line(e: &crate::runtime::events::Event, format: ListFormat) -> String {
+    match format {
+        ListFormat::Json => format!("{}\n", serde_json::to_string(e).unwrap_or_default()),
+        ListFormat::Table => {
+            let time = chrono::DateTime::from_timestamp_nanos(e.time_nano)
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            let attrs: Vec<String> = e
+                .actor
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!(
+                "{time} {} {} {} ({})\n",
+                e.kind,
+                e.action,
+                e.id,
+                attrs.join(", ")
+            )
+        }
+    }
+}
+
+/// docker events: past events from --since, then new ones until --until.
+pub fn events(args: &EventsArgs, root: &Path) -> Result<i32, CliError> {
+    let since = args
+        .since
+        .as_deref()
+        .map(time_bound)
+        .transpose()?
+        .map(|t| t.timestamp_nanos_opt().unwrap_or(0));
+    let until = args
+        .until
+        .as_deref()
+        .map(time_bound)
+        .transpose()?
+        .map(|t| t.timestamp_nanos_opt().unwrap_or(0));
+    let mut seen = crate::runtime::events::read_all(root).len();
+    if let Some(since) = since {
+        for e in crate::runtime::events::read_all(root) {
+            if e.time_nano >= since
+                && until.is_none_or(|u| e.time_nano <= u)
+                && event_matches(&e, &args.filters)?
+            {
+                print(&event_line(&e, args.format))?;
+            }
+        }
+    }
+    loop {
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+        if until.is_some_and(|u| now > u) {
+            return Ok(0);
+        }
+        let all = crate::runtime::events::read_all(root);
+        // A rotation shrinks the log: start over from its beginning.
+        let start = if all.len() < seen { 0 } else { seen };
+        for e in &all[start..] {
+            if since.is_none_or(|s| e.time_nano >= s) && event_matches(e, &args.filters)? {
+                print(&event_line(e, args.format))?;
+            }
+        }
+        seen = all.len();
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -330,6 +330,7 @@ pub fn restart(args: &RestartArgs, root: &Path) -> Result<i32, CliError> {
         let timeout = args.timeout.or(c.record.config.stop_timeout).unwrap_or(10);
         lifecycle::stop(&store, &c, Duration::from_secs(timeout)).map_err(engine)?;
         let c = lifecycle::load(&store, &c.record.id).map_err(engine)?;
+        c.record.event(store.root(), "restart", &[]);
         monitor::start_detached(&store, &c.record).map_err(engine)?;
         Ok(Some(name.to_string()))
     })

@@ -93,6 +93,8 @@ pub enum Command {
     Top(manage::TopArgs),
     /// Display a snapshot of containers' resource usage
     Stats(manage::StatsArgs),
+    /// Get real time events from berth
+    Events(lifecycle::EventsArgs),
     /// Rename a container
     Rename(manage::RenameArgs),
     /// Restart one or more containers
@@ -164,6 +166,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Unpause(args) => manage::unpause(&args, &cli.root),
         Command::Top(args) => manage::top(&args, &cli.root),
         Command::Stats(args) => manage::stats(&args, &cli.root),
+        Command::Events(args) => lifecycle::events(&args, &cli.root),
         Command::Rename(args) => manage::rename(&args, &cli.root),
         Command::Restart(args) => manage::restart(&args, &cli.root),
         Command::Update(args) => manage::update(&args, &cli.root),

@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod container;
+pub mod events;
 pub mod image;
 pub mod monitor;
 pub mod security;

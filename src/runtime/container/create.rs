@@ -41,7 +41,10 @@ pub fn create(store: &Store, req: CreateRequest) -> Result<ContainerRecord, Cont
     };
     let dir = record::container_dir(store.root(), &id);
     match write_dirs(&dir, &record) {
-        Ok(()) => Ok(record),
+        Ok(()) => {
+            record.event(store.root(), "create", &[]);
+            Ok(record)
+        }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&dir);
             release_name(store, &name);
@@ -204,6 +207,11 @@ pub fn rename(
         return Err(store_err(e));
     }
     release_name(store, &record.name);
+    updated.event(
+        store.root(),
+        "rename",
+        &[("oldName", format!("/{}", record.name))],
+    );
     Ok(())
 }
 
@@ -215,6 +223,7 @@ pub fn remove(store: &Store, record: &ContainerRecord) -> Result<(), ContainerEr
     if read_name(store, &record.name).as_deref() == Some(record.id.as_str()) {
         release_name(store, &record.name);
     }
+    record.event(store.root(), "destroy", &[]);
     Ok(())
 }
 

@@ -148,6 +148,11 @@ pub fn stop(store: &Store, c: &Container, timeout: Duration) -> Result<(), Conta
         .and_then(|s| parse_signal(s).ok())
         .unwrap_or(Signal::SIGTERM);
     mark_stopping(store, c);
+    c.record.event(
+        store.root(),
+        "kill",
+        &[("signal", (stop_signal as i32).to_string())],
+    );
     signal(c, stop_signal)?;
     if wait_until_stopped(store, &c.record.id, timeout)? {
         return Ok(());
@@ -158,6 +163,7 @@ pub fn stop(store: &Store, c: &Container, timeout: Duration) -> Result<(), Conta
         signal(&now, Signal::SIGKILL)?;
     }
     wait_until_stopped(store, &c.record.id, Duration::from_secs(10))?;
+    c.record.event(store.root(), "stop", &[]);
     Ok(())
 }
 
@@ -246,6 +252,7 @@ pub fn pause(store: &Store, c: &Container) -> Result<(), ContainerError> {
     cgroup_of(c)?
         .freeze()
         .map_err(|e| ContainerError::Store(e.to_string()))?;
+    c.record.event(store.root(), "pause", &[]);
     set_status(store, c, Status::Paused)
 }
 
@@ -258,6 +265,7 @@ pub fn unpause(store: &Store, c: &Container) -> Result<(), ContainerError> {
     cgroup_of(c)?
         .thaw()
         .map_err(|e| ContainerError::Store(e.to_string()))?;
+    c.record.event(store.root(), "unpause", &[]);
     set_status(store, c, Status::Running)
 }
 

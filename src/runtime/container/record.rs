@@ -116,6 +116,15 @@ pub struct ContainerState {
     pub health: Option<crate::runtime::monitor::health::Health>,
 }
 
+impl ContainerRecord {
+    /// Records `action` in the event log.
+    pub fn event(&self, root: &Path, action: &str, extra: &[(&str, String)]) {
+        let event =
+            crate::runtime::events::container(&self.id, &self.name, &self.image, action, extra);
+        crate::runtime::events::record(root, &event);
+    }
+}
+
 pub fn container_dir(root: &Path, id: &str) -> PathBuf {
     root.join("containers").join(id)
 }

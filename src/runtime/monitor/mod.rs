@@ -331,6 +331,7 @@ fn run_once(
         ..record::read_state(&dir).unwrap_or_default()
     };
     write_state(&dir, &state)?;
+    record.event(store.root(), "start", &[]);
     send_report(report, "ok");
     let io = match spawned.console {
         Some(master) => io::Io {
@@ -351,8 +352,18 @@ fn run_once(
     let mut checker = health_checker(record, pid.as_raw(), hierarchy)?;
     let save_health = |health: &health::Health| {
         if let Ok(mut state) = record::read_state(&dir) {
+            let changed =
+                state.health.as_ref().map(|h| h.status.as_str()) != Some(health.status.as_str());
             state.health = Some(health.clone());
             let _ = write_state(&dir, &state);
+            // docker reports the changes, not the initial "starting".
+            if changed && health.status != "starting" {
+                record.event(
+                    store.root(),
+                    &format!("health_status: {}", health.status),
+                    &[],
+                );
+            }
         }
     };
     if let Some(c) = &checker {
@@ -373,6 +384,10 @@ fn run_once(
     tracing::debug!(id = %record.id, code, oom = state.oom_killed, "container exited");
     let _ = cg.destroy();
     write_state(&dir, &state)?;
+    if state.oom_killed {
+        record.event(store.root(), "oom", &[]);
+    }
+    record.event(store.root(), "die", &[("exitCode", code.to_string())]);
     Ok(code)
 }
 
