@@ -714,3 +714,93 @@ fn events_record_the_lifecycle() {
     assert_eq!(dies.stdout.lines().count(), 1);
     assert!(dies.stdout.contains("exitCode=3"), "{}", dies.stdout);
 }
+
+/// The monitor of a detached container (its init's parent).
+fn kill_monitor(f: &Fixture, id: &str) {
+    let pid = f.state(id)["pid"].as_i64().unwrap_or(0) as i32;
+    let monitor = parent_of(pid);
+    assert!(monitor > 1 && pid > 0, "no monitor for {id}");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    for _ in 0..200 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("container {id} outlived its monitor");
+}
+
+#[test]
+fn system_restore_brings_back_what_the_policies_say_and_is_idempotent() {
+    let f = Fixture::new();
+    let always = id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "always",
+            "--restart",
+            "always",
+            "bb",
+            "sleep",
+            "60",
+        ],
+    );
+    let unless = id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "unless",
+            "--restart",
+            "unless-stopped",
+            "bb",
+            "sleep",
+            "60",
+        ],
+    );
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "stopped",
+            "--restart",
+            "unless-stopped",
+            "bb",
+            "sleep",
+            "60",
+        ],
+    );
+    let plain = id_of(&f, &["run", "-d", "--name", "plain", "bb", "sleep", "60"]);
+    assert_eq!(f.berth(&["stop", "-t", "0", "stopped"]).code, 0);
+    // A crash: every monitor dies, and its container with it.
+    for id in [&always, &unless, &plain] {
+        kill_monitor(&f, id);
+    }
+    assert_eq!(
+        f.berth(&["ps", "-q"]).stdout,
+        "",
+        "nothing runs after the crash"
+    );
+    let restored = f.berth(&["system", "restore"]);
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    assert_eq!(restored.stdout, "always\nunless\n");
+    let running = f.berth(&["ps", "--format", "json"]).stdout;
+    assert!(
+        running.contains("\"Names\":\"always\"") && running.contains("\"Names\":\"unless\""),
+        "{running}"
+    );
+    assert!(
+        !running.contains("\"Names\":\"plain\"") && !running.contains("\"Names\":\"stopped\""),
+        "{running}"
+    );
+    let again = f.berth(&["system", "restore"]);
+    assert_eq!(again.stdout, "", "already running: nothing to do");
+}

@@ -381,6 +381,10 @@ pub fn kill(args: &KillArgs, root: &Path) -> Result<i32, CliError> {
     let signal = lifecycle::parse_signal(&args.signal).map_err(engine)?;
     each(&args.containers, |name| {
         let c = lifecycle::find(&st, name).map_err(engine)?;
+        if signal == nix::sys::signal::Signal::SIGKILL {
+            // As in docker: a killed container counts as stopped by hand.
+            lifecycle::mark_stopping(&st, &c);
+        }
         lifecycle::signal(&c, signal)
             .map_err(|e| engine(format!("cannot kill container: {name}: {e}")))?;
         c.record.event(

@@ -385,6 +385,36 @@ pub fn update(args: &UpdateArgs, root: &Path) -> Result<i32, CliError> {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Start again every container whose restart policy says so (after a reboot
+    /// or a crash); safe to run any number of times
+    Restore,
+}
+
+pub fn system(cmd: &SystemCommand, root: &Path) -> Result<i32, CliError> {
+    match cmd {
+        SystemCommand::Restore => restore(root),
+    }
+}
+
+/// Oldest first, so containers come back in the order they were created.
+fn restore(root: &Path) -> Result<i32, CliError> {
+    let store = Store::open(root).map_err(engine)?;
+    let mut list = lifecycle::list(&store).map_err(engine)?;
+    list.reverse();
+    let wanted: Vec<String> = list
+        .iter()
+        .filter(|c| lifecycle::wants_restore(c))
+        .map(|c| c.record.name.clone())
+        .collect();
+    each(&wanted, |name| {
+        let c = lifecycle::find(&store, name).map_err(engine)?;
+        monitor::start_detached(&store, &c.record).map_err(engine)?;
+        Ok(Some(name.to_string()))
+    })
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// Remove all stopped containers
     Prune(PruneArgs),

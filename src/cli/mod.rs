@@ -104,6 +104,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(manage::ContainerCommand),
+    /// Manage berth itself
+    #[command(subcommand)]
+    System(manage::SystemCommand),
     /// Show the berth version information
     Version,
     /// Display system-wide information
@@ -171,6 +174,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Restart(args) => manage::restart(&args, &cli.root),
         Command::Update(args) => manage::update(&args, &cli.root),
         Command::Container(cmd) => manage::container(&cmd, &cli.root),
+        Command::System(cmd) => manage::system(&cmd, &cli.root),
         Command::Version => manage::version(),
         Command::Info => manage::info(&cli.root),
         Command::Completion(args) => completion::run(&args),

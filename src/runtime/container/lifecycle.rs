@@ -168,7 +168,7 @@ pub fn stop(store: &Store, c: &Container, timeout: Duration) -> Result<(), Conta
 }
 
 /// A stop asked by a user: the restart policy must not bring the container back.
-fn mark_stopping(store: &Store, c: &Container) {
+pub fn mark_stopping(store: &Store, c: &Container) {
     let dir = record::container_dir(store.root(), &c.record.id);
     if let Ok(mut state) = record::read_state(&dir) {
         state.stopped_by_user = true;
@@ -213,6 +213,8 @@ pub fn remove(store: &Store, c: &Container, force: bool) -> Result<(), Container
                 id: c.record.id.clone(),
             });
         }
+        // The restart policy must not bring it back while it is being removed.
+        mark_stopping(store, c);
         signal(c, Signal::SIGKILL)?;
         wait_until_stopped(store, &c.record.id, Duration::from_secs(10))?;
     }
@@ -319,6 +321,22 @@ pub fn update(
         serde_json::to_vec_pretty(&rec).map_err(|e| ContainerError::Store(e.to_string()))?;
     crate::runtime::store::write_atomic(&dir.join(record::CONFIG_FILE), &bytes)
         .map_err(create::store_err)
+}
+
+/// Whether `system restore` (after a reboot or monitor crash) should start this
+/// container again: docker's policies, never one a user stopped.
+pub fn wants_restore(c: &Container) -> bool {
+    use crate::runtime::monitor::restart::Policy;
+    if c.is_running() || c.state.stopped_by_user || c.state.status == Status::Created {
+        return false;
+    }
+    match Policy::parse(&c.record.config.restart_policy) {
+        Policy::Always | Policy::UnlessStopped => true,
+        policy @ Policy::OnFailure { .. } => {
+            policy.should_restart(c.state.exit_code, c.state.restart_count, false)
+        }
+        Policy::No => false,
+    }
 }
 
 /// A signal by name (`TERM`, `SIGTERM`, `sigkill`) or number (`9`).
