@@ -804,3 +804,83 @@ fn system_restore_brings_back_what_the_policies_say_and_is_idempotent() {
     let again = f.berth(&["system", "restore"]);
     assert_eq!(again.stdout, "", "already running: nothing to do");
 }
+
+#[test]
+fn cp_copies_both_ways_and_symlinks_never_reach_the_host() {
+    let f = Fixture::new();
+    let host = f.work.path().join("host");
+    std::fs::create_dir_all(&host).unwrap_or_default();
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "box",
+            "bb",
+            "sh",
+            "-c",
+            "mkdir -p /data/sub; echo inside > /data/sub/f; ln -s / /data/escape; ln -s /etc /data/etc; sleep 60",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let out = host.join("f.txt");
+    assert_eq!(
+        f.berth(&["cp", "box:/data/sub/f", &out.display().to_string()])
+            .code,
+        0
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        "inside\n"
+    );
+    assert_eq!(
+        f.berth(&["cp", "box:/data", &host.display().to_string()])
+            .code,
+        0
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("data/sub/f")).unwrap_or_default(),
+        "inside\n"
+    );
+    assert!(
+        std::fs::symlink_metadata(host.join("data/etc")).is_ok_and(|m| m.file_type().is_symlink()),
+        "symlinks are copied as links"
+    );
+    // Into the container, through a symlink that points at "/": it resolves
+    // inside the container, never on the host.
+    let probe = host.join("probe");
+    std::fs::write(&probe, "from-host").unwrap_or_default();
+    let victim = format!("/tmp/berth-cp-victim-{}", std::process::id());
+    let through = format!("box:/data/escape{victim}");
+    assert_eq!(
+        f.berth(&["cp", &probe.display().to_string(), &through])
+            .code,
+        0
+    );
+    assert!(
+        !std::path::Path::new(&victim).exists(),
+        "cp wrote a host file"
+    );
+    assert_eq!(
+        f.berth(&["exec", "box", "cat", &victim]).stdout,
+        "from-host"
+    );
+    // A tar on stdout, and a stopped container.
+    let tar = f.berth(&["cp", "box:/etc/passwd", "-"]);
+    assert!(tar.stdout.contains("root:x:0:0"), "{}", tar.stdout.len());
+    assert_eq!(f.berth(&["stop", "-t", "0", "box"]).code, 0);
+    let again = host.join("after-stop.txt");
+    assert_eq!(
+        f.berth(&["cp", "box:/data/sub/f", &again.display().to_string()])
+            .code,
+        0
+    );
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap_or_default(),
+        "inside\n"
+    );
+    let missing = f.berth(&["cp", "box:/nope", &host.display().to_string()]);
+    assert_eq!(missing.code, 125);
+    assert!(missing.stderr.contains("/nope"), "{}", missing.stderr);
+}

@@ -572,3 +572,97 @@ pub fn events(args: &EventsArgs, root: &Path) -> Result<i32, CliError> {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// CONTAINER:SRC_PATH, a host path, or - (a tar stream on stdin)
+    pub source: String,
+    /// CONTAINER:DEST_PATH, a host path, or - (a tar stream on stdout)
+    pub dest: String,
+}
+
+/// `NAME:PATH` (a container path) or a host path; `./a:b` stays a host path.
+fn container_path(arg: &str) -> Option<(&str, &str)> {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return None;
+    }
+    arg.split_once(':').filter(|(name, _)| !name.is_empty())
+}
+
+/// A temp file for the tar between the two sides: berth forks the container side,
+/// so it must not run a second thread meanwhile.
+struct Staging(std::path::PathBuf);
+
+impl Staging {
+    fn new() -> Staging {
+        Staging(std::env::temp_dir().join(format!(
+            "berth-cp-{}.tar",
+            crate::runtime::store::unique_suffix()
+        )))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// docker cp, both directions, as tar streams (`-` for stdin or stdout).
+pub fn cp(args: &CpArgs, root: &Path) -> Result<i32, CliError> {
+    use crate::runtime::container::copy;
+    let st = store(root);
+    let io_err = |e: std::io::Error| engine(e);
+    match (container_path(&args.source), container_path(&args.dest)) {
+        (Some((name, src)), None) => {
+            let c = lifecycle::find(&st, name).map_err(engine)?;
+            if args.dest == "-" {
+                let mut out = std::io::stdout().lock();
+                return copy::copy_out(&st, &c, src, &mut out)
+                    .map(|()| 0)
+                    .map_err(engine);
+            }
+            let staging = Staging::new();
+            let mut file = std::fs::File::create(&staging.0).map_err(io_err)?;
+            copy::copy_out(&st, &c, src, &mut file).map_err(engine)?;
+            let file = std::fs::File::open(&staging.0).map_err(io_err)?;
+            copy::unpack_to(file, Path::new(&args.dest)).map_err(engine)?;
+            Ok(0)
+        }
+        (None, Some((name, dest))) => {
+            let c = lifecycle::find(&st, name).map_err(engine)?;
+            if args.source == "-" {
+                let mut input = std::io::stdin().lock();
+                return copy::copy_in(&st, &c, dest, &mut input)
+                    .map(|()| 0)
+                    .map_err(engine);
+            }
+            let staging = Staging::new();
+            archive(Path::new(&args.source), &staging.0)
+                .map_err(|e| engine(format!("{}: {e}", args.source)))?;
+            let mut file = std::fs::File::open(&staging.0).map_err(io_err)?;
+            copy::copy_in(&st, &c, dest, &mut file).map_err(engine)?;
+            Ok(0)
+        }
+        _ => Err(engine(
+            "copying between containers, or between two host paths, is not supported: one side must be CONTAINER:PATH",
+        )),
+    }
+}
+
+/// A tar of a host file or directory, its single top entry named like it.
+fn archive(src: &Path, to: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(src)?;
+    let name = src
+        .file_name()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| ".".into());
+    let mut builder = tar::Builder::new(std::fs::File::create(to)?);
+    builder.follow_symlinks(false);
+    if meta.is_dir() {
+        builder.append_dir_all(&name, src)?;
+    } else {
+        builder.append_path_with_name(src, &name)?;
+    }
+    builder.finish()
+}

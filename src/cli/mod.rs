@@ -83,6 +83,8 @@ pub enum Command {
     Wait(lifecycle::WaitArgs),
     /// Run a command in a running container
     Exec(lifecycle::ExecArgs),
+    /// Copy files between a container and the host
+    Cp(lifecycle::CpArgs),
     /// Return low-level information on containers and images
     Inspect(inspect::InspectArgs),
     /// Pause all processes within one or more containers
@@ -164,6 +166,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Rm(args) => lifecycle::rm(&args, &cli.root),
         Command::Wait(args) => lifecycle::wait(&args, &cli.root),
         Command::Exec(args) => lifecycle::exec(&args, &cli.root),
+        Command::Cp(args) => lifecycle::cp(&args, &cli.root),
         Command::Inspect(args) => inspect::inspect(&args, &cli.root),
         Command::Pause(args) => manage::pause(&args, &cli.root),
         Command::Unpause(args) => manage::unpause(&args, &cli.root),

@@ -2,6 +2,7 @@
 //! disk.
 
 pub mod console;
+pub mod copy;
 pub mod create;
 pub mod etc_files;
 pub mod exec;
