@@ -884,3 +884,43 @@ fn cp_copies_both_ways_and_symlinks_never_reach_the_host() {
     assert_eq!(missing.code, 125);
     assert!(missing.stderr.contains("/nope"), "{}", missing.stderr);
 }
+
+#[test]
+fn log_rotation_bounds_the_log() {
+    let f = Fixture::new();
+    let id = id_of(
+        &f,
+        &[
+            "create",
+            "--name",
+            "chatty",
+            "--log-opt",
+            "max-size=2k",
+            "--log-opt",
+            "max-file=3",
+            "bb",
+            "sh",
+            "-c",
+            "for i in $(seq 1 500); do echo line-$i; done",
+        ],
+    );
+    assert_eq!(f.berth(&["start", "-a", "chatty"]).code, 0);
+    let dir = f.root.join("containers").join(&id);
+    let mut total = 0;
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().contains("-json.log") {
+            files += 1;
+            total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    assert_eq!(files, 3);
+    assert!(total <= 3 * 2048, "{total} bytes kept");
+    let logs = f.berth(&["logs", "chatty"]).stdout;
+    assert!(logs.ends_with("line-500\n"), "the newest lines are kept");
+    assert!(!logs.starts_with("line-1\n"), "the oldest are gone");
+    assert_eq!(
+        f.berth(&["run", "--log-opt", "bogus=1", "bb", "true"]).code,
+        125
+    );
+}

@@ -95,6 +95,9 @@ pub struct ContainerFlags {
     /// Restart policy: no, on-failure[:max-retries], always, unless-stopped
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// Log driver options: max-size=SIZE, max-file=N (json-file)
+    #[arg(long = "log-opt", value_name = "OPT")]
+    pub log_opts: Vec<String>,
     /// Command to run to check health (in a shell)
     #[arg(long = "health-cmd", value_name = "CMD")]
     pub health_cmd: Option<String>,
@@ -186,6 +189,22 @@ impl ContainerFlags {
             stop_timeout: self.stop_timeout,
             restart_policy: self.restart_policy()?,
             healthcheck: self.healthcheck()?,
+            log_max_size: self
+                .log_opt("max-size")?
+                .map(|v| {
+                    parse_bytes(&v).map_err(|e| invalid(format!("invalid --log-opt max-size: {e}")))
+                })
+                .transpose()?,
+            log_max_files: self
+                .log_opt("max-file")?
+                .map(|v| {
+                    v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        invalid(format!(
+                            "invalid --log-opt max-file={v}: a number of files, at least 1"
+                        ))
+                    })
+                })
+                .transpose()?,
             layers: image.layer_dirs.clone(),
         })
     }
@@ -252,6 +271,25 @@ impl ContainerFlags {
             start_interval: duration("health-start-interval", &self.health_start_interval)?,
             retries: self.health_retries,
         }))
+    }
+
+    /// The value of one `--log-opt KEY=VALUE`; unknown keys are an error.
+    fn log_opt(&self, key: &str) -> Result<Option<String>, CliError> {
+        let mut found = None;
+        for opt in &self.log_opts {
+            let (k, v) = opt
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("invalid --log-opt {opt:?}: expected KEY=VALUE")))?;
+            if !matches!(k, "max-size" | "max-file") {
+                return Err(invalid(format!(
+                    "unknown log opt '{k}' for json-file log driver"
+                )));
+            }
+            if k == key {
+                found = Some(v.to_string());
+            }
+        }
+        Ok(found)
     }
 
     fn restart_policy(&self) -> Result<String, CliError> {

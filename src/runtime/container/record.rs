@@ -56,6 +56,11 @@ pub struct RunConfig {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u64>,
     pub restart_policy: String,
+    /// json-file rotation (`--log-opt max-size=`, `max-file=`).
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    #[serde(default)]
+    pub log_max_files: Option<u32>,
     /// Run by the monitor; None when the container has no health check.
     #[serde(default)]
     pub healthcheck: Option<crate::runtime::monitor::health::HealthConfig>,

@@ -231,10 +231,13 @@ fn supervise(
 ) -> Result<i32, MonitorError> {
     let dir = record::container_dir(store.root(), &record.id);
     let hierarchy = cgroup::detect()?;
-    let mut log = LogWriter::open(logfile::log_path(&dir, &record.id), Rotation::default())
-        .map_err(|e| {
-            MonitorError::Container(crate::runtime::container::ContainerError::io(&dir, e))
-        })?;
+    let rotation = Rotation {
+        max_size: record.config.log_max_size,
+        max_files: record.config.log_max_files.unwrap_or(1),
+    };
+    let mut log = LogWriter::open(logfile::log_path(&dir, &record.id), rotation).map_err(|e| {
+        MonitorError::Container(crate::runtime::container::ContainerError::io(&dir, e))
+    })?;
     // A user's start clears an earlier user's stop; restarts must not.
     let fresh = ContainerState {
         stopped_by_user: false,
