@@ -573,3 +573,19 @@ fn tty_input_reaches_the_container() {
         .unwrap_or_default();
     assert!(text.contains("got-hello"), "{text:?}");
 }
+
+#[test]
+fn signals_start_at_their_defaults() {
+    let f = Fixture::new();
+    // An ignored SIGPIPE (Rust's own setting) must not leak into containers:
+    // `yes | head` would never end.
+    let run = f.sh(
+        &[],
+        "grep -E '^(SigBlk|SigIgn):' /proc/self/status; yes | head -c 10 | wc -c",
+    );
+    assert_eq!(
+        run.stdout, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n10\n",
+        "{}",
+        run.stderr
+    );
+}

@@ -198,7 +198,7 @@ fn command(
     };
     init::drop_privileges(&privileges, &exec_user)?;
     init::close_inherited_fds();
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    init::unblock_signals();
     init::exec(&plan.args, &env)
 }
 

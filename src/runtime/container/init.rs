@@ -379,9 +379,20 @@ pub fn close_inherited_fds() {
     }
 }
 
-/// The monitor blocks signals it waits for; the container must start with none
-/// blocked.
-fn unblock_signals() {
+/// The container starts with every signal unblocked and at its default action:
+/// the monitor blocks signals it waits for, and Rust ignores SIGPIPE, which an
+/// exec would otherwise pass on (a `yes | head` would then never end).
+pub fn unblock_signals() {
+    for signal in nix::sys::signal::Signal::iterator() {
+        if !matches!(
+            signal,
+            nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP
+        ) {
+            // SAFETY: restoring the default action installs no handler.
+            let _ =
+                unsafe { nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl) };
+        }
+    }
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
