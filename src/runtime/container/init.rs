@@ -383,14 +383,11 @@ pub fn close_inherited_fds() {
 /// the monitor blocks signals it waits for, and Rust ignores SIGPIPE, which an
 /// exec would otherwise pass on (a `yes | head` would then never end).
 pub fn unblock_signals() {
-    for signal in nix::sys::signal::Signal::iterator() {
-        if !matches!(
-            signal,
-            nix::sys::signal::Signal::SIGKILL | nix::sys::signal::Signal::SIGSTOP
-        ) {
+    // Real-time signals too: an ignored one is inherited through execve.
+    for signal in 1..=libc::SIGRTMAX() {
+        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
             // SAFETY: restoring the default action installs no handler.
-            let _ =
-                unsafe { nix::sys::signal::signal(signal, nix::sys::signal::SigHandler::SigDfl) };
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
         }
     }
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
