@@ -384,10 +384,22 @@ pub fn close_inherited_fds() {
 /// exec would otherwise pass on (a `yes | head` would then never end).
 pub fn unblock_signals() {
     // Real-time signals too: an ignored one is inherited through execve.
+    // glibc's wrappers refuse its own internal signals (32, 33), so the raw
+    // syscall it is.
     for signal in 1..=libc::SIGRTMAX() {
         if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-            // SAFETY: restoring the default action installs no handler.
-            unsafe { libc::signal(signal, libc::SIG_DFL) };
+            // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty
+            // mask; the kernel copies it.
+            unsafe {
+                let action: libc::sigaction = std::mem::zeroed();
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    signal,
+                    &action as *const libc::sigaction,
+                    std::ptr::null_mut::<libc::sigaction>(),
+                    std::mem::size_of::<libc::sigset_t>().min(8),
+                );
+            }
         }
     }
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
