@@ -10,7 +10,7 @@ use super::output::{ago, human_duration, parse_time, seconds_since, table};
 use super::{CliError, each, engine, print};
 use crate::runtime::container::lifecycle::{self, Container};
 use crate::runtime::container::record::{self, Status};
-use crate::runtime::monitor::logfile::{LogLine, log_files, log_path};
+use crate::runtime::monitor::logfile::{log_files, log_path};
 use crate::runtime::store::Store;
 
 /// Read-only verbs work (and show nothing) before the first write.
@@ -222,24 +222,54 @@ struct LogFilter {
     timestamps: bool,
 }
 
+/// A log line parsed without copying the text.
+#[derive(serde::Deserialize)]
+struct LogLineRef<'a> {
+    #[serde(borrow)]
+    log: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    stream: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    time: std::borrow::Cow<'a, str>,
+}
+
 impl LogFilter {
-    fn emit(
-        &self,
-        line: &LogLine,
-        out: &mut impl Write,
-        err: &mut impl Write,
-    ) -> std::io::Result<()> {
-        let time = parse_time(&line.time);
-        if self.since.is_some_and(|s| time.is_some_and(|t| t < s))
-            || self.until.is_some_and(|u| time.is_some_and(|t| t > u))
-        {
+    /// Writes one raw json-file line; malformed lines are skipped.
+    fn emit(&self, raw: &[u8], out: &mut impl Write, err: &mut impl Write) -> std::io::Result<()> {
+        let Ok(line) = serde_json::from_slice::<LogLineRef<'_>>(raw) else {
             return Ok(());
+        };
+        if self.since.is_some() || self.until.is_some() {
+            let time = parse_time(&line.time);
+            if self.since.is_some_and(|s| time.is_some_and(|t| t < s))
+                || self.until.is_some_and(|u| time.is_some_and(|t| t > u))
+            {
+                return Ok(());
+            }
         }
         let sink: &mut dyn Write = if line.stream == "stderr" { err } else { out };
         if self.timestamps {
-            write!(sink, "{} ", line.time)?;
+            sink.write_all(line.time.as_bytes())?;
+            sink.write_all(b" ")?;
         }
         sink.write_all(line.log.as_bytes())
+    }
+}
+
+/// Calls `each` with every line of `path` (without its newline), reusing one
+/// buffer: a 100 MB log must stream, not load.
+fn for_each_line(
+    path: &Path,
+    mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        each(&line)?;
     }
 }
 
@@ -262,27 +292,39 @@ pub fn logs(args: &LogsArgs, root: &Path) -> Result<i32, CliError> {
                 .map_err(|_| engine(format!("invalid --tail {n:?}")))?,
         ),
     };
-    let mut lines: Vec<LogLine> = Vec::new();
-    for file in log_files(&path) {
-        let reader = BufReader::new(std::fs::File::open(&file).map_err(engine)?);
-        lines.extend(
-            reader
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| serde_json::from_str(&l).ok()),
-        );
-    }
-    if let Some(n) = tail {
-        let skip = lines.len().saturating_sub(n);
-        lines.drain(..skip);
-    }
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    for line in &lines {
-        if filter.emit(line, &mut out, &mut err).is_err() {
-            return Ok(0);
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut err = std::io::BufWriter::new(std::io::stderr().lock());
+    let result = match tail {
+        None => log_files(&path)
+            .iter()
+            .try_for_each(|file| for_each_line(file, |raw| filter.emit(raw, &mut out, &mut err))),
+        Some(n) => {
+            // Only the last n raw lines are kept while reading.
+            let mut last: std::collections::VecDeque<Vec<u8>> =
+                std::collections::VecDeque::with_capacity(n.min(10_000));
+            let read = log_files(&path).iter().try_for_each(|file| {
+                for_each_line(file, |raw| {
+                    if n > 0 {
+                        if last.len() == n {
+                            last.pop_front();
+                        }
+                        last.push_back(raw.to_vec());
+                    }
+                    Ok(())
+                })
+            });
+            read.and_then(|()| {
+                last.iter()
+                    .try_for_each(|raw| filter.emit(raw, &mut out, &mut err))
+            })
         }
+    };
+    // A closed pipe (`logs | head`) ends the output quietly.
+    if result.is_err() {
+        return Ok(0);
     }
     let _ = out.flush();
+    let _ = err.flush();
     drop((out, err));
     if args.follow {
         follow(&st, &c, &path, &filter)?;
@@ -312,9 +354,7 @@ fn follow(st: &Store, c: &Container, path: &Path, filter: &LogFilter) -> Result<
         let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
         while let Some(end) = partial.find('\n') {
             let line: String = partial.drain(..=end).collect();
-            if let Ok(entry) = serde_json::from_str::<LogLine>(&line)
-                && filter.emit(&entry, &mut out, &mut err).is_err()
-            {
+            if filter.emit(line.as_bytes(), &mut out, &mut err).is_err() {
                 return Ok(());
             }
         }
