@@ -236,23 +236,45 @@ struct LogLineRef<'a> {
 impl LogFilter {
     /// Writes one raw json-file line; malformed lines are skipped.
     fn emit(&self, raw: &[u8], out: &mut impl Write, err: &mut impl Write) -> std::io::Result<()> {
+        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+        if let Some((log, stream, time)) = crate::runtime::monitor::logfile::parse_fast(raw) {
+            let Some(sink) = self.sink(stream, time, out, err)? else {
+                return Ok(());
+            };
+            return crate::runtime::monitor::logfile::write_unescaped(sink, log);
+        }
         let Ok(line) = serde_json::from_slice::<LogLineRef<'_>>(raw) else {
             return Ok(());
         };
+        let Some(sink) = self.sink(&line.stream, &line.time, out, err)? else {
+            return Ok(());
+        };
+        sink.write_all(line.log.as_bytes())
+    }
+
+    /// Where a line goes (after its timestamp, with `-t`), or None when the
+    /// time window leaves it out.
+    fn sink<'w>(
+        &self,
+        stream: &str,
+        time: &str,
+        out: &'w mut impl Write,
+        err: &'w mut impl Write,
+    ) -> std::io::Result<Option<&'w mut dyn Write>> {
         if self.since.is_some() || self.until.is_some() {
-            let time = parse_time(&line.time);
-            if self.since.is_some_and(|s| time.is_some_and(|t| t < s))
-                || self.until.is_some_and(|u| time.is_some_and(|t| t > u))
+            let t = parse_time(time);
+            if self.since.is_some_and(|s| t.is_some_and(|t| t < s))
+                || self.until.is_some_and(|u| t.is_some_and(|t| t > u))
             {
-                return Ok(());
+                return Ok(None);
             }
         }
-        let sink: &mut dyn Write = if line.stream == "stderr" { err } else { out };
+        let sink: &mut dyn Write = if stream == "stderr" { err } else { out };
         if self.timestamps {
-            sink.write_all(line.time.as_bytes())?;
+            sink.write_all(time.as_bytes())?;
             sink.write_all(b" ")?;
         }
-        sink.write_all(line.log.as_bytes())
+        Ok(Some(sink))
     }
 }
 

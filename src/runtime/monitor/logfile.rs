@@ -173,6 +173,66 @@ pub fn log_files(path: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A line as berth writes it, `{"log":"...","stream":"...","time":"..."}`, read
+/// without a general JSON parser, so `logs` of a large log is bound by the disk.
+/// Returns (the log text still escaped, stream, time), or None for any other
+/// shape or an escape it does not handle (`\uXXXX`): the caller then falls back
+/// to serde.
+pub fn parse_fast(raw: &[u8]) -> Option<(&[u8], &str, &str)> {
+    let rest = raw.strip_prefix(b"{\"log\":\"")?;
+    let end = string_end(rest)?;
+    let (log, rest) = (&rest[..end], &rest[end + 1..]);
+    let rest = rest.strip_prefix(b",\"stream\":\"")?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    let stream = std::str::from_utf8(&rest[..end]).ok()?;
+    let rest = rest[end + 1..].strip_prefix(b",\"time\":\"")?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    let time = std::str::from_utf8(&rest[..end]).ok()?;
+    Some((log, stream, time))
+}
+
+/// Where a JSON string body ends (its closing quote), checking that every
+/// escape in it is one `write_unescaped` handles.
+fn string_end(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => return Some(i),
+            b'\\' => {
+                if !matches!(
+                    bytes.get(i + 1)?,
+                    b'n' | b't' | b'r' | b'b' | b'f' | b'"' | b'\\' | b'/'
+                ) {
+                    return None;
+                }
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Writes an escaped JSON string body (as `parse_fast` returns it) unescaped,
+/// in runs, without building a copy.
+pub fn write_unescaped(out: &mut dyn std::io::Write, mut bytes: &[u8]) -> std::io::Result<()> {
+    while let Some(pos) = bytes.iter().position(|b| *b == b'\\') {
+        out.write_all(&bytes[..pos])?;
+        let byte = match bytes.get(pos + 1) {
+            Some(b'n') => b'\n',
+            Some(b't') => b'\t',
+            Some(b'r') => b'\r',
+            Some(b'b') => 8,
+            Some(b'f') => 12,
+            Some(other) => *other,
+            None => return Ok(()),
+        };
+        out.write_all(&[byte])?;
+        bytes = &bytes[pos + 2..];
+    }
+    out.write_all(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +272,45 @@ mod tests {
                 ("stdout".into(), "wor".into())
             ]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_the_writer_writes() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c-json.log");
+        let mut w = LogWriter::open(path.clone(), Rotation::default())?;
+        for text in [
+            "plain\n",
+            "tab\tquote\"back\\slash\n",
+            "ünïcödé\n",
+            "ctl\u{1}x\n",
+            "no newline",
+        ] {
+            w.write(Stream::Stderr, text.as_bytes())?;
+        }
+        w.flush_partial()?;
+        for line in std::fs::read_to_string(&path)?.lines() {
+            let slow: LogLine = serde_json::from_str(line).map_err(std::io::Error::other)?;
+            match parse_fast(line.as_bytes()) {
+                Some((log, stream, time)) => {
+                    let mut text = Vec::new();
+                    write_unescaped(&mut text, log)?;
+                    assert_eq!(
+                        (text.as_slice(), stream, time),
+                        (
+                            slow.log.as_bytes(),
+                            slow.stream.as_str(),
+                            slow.time.as_str()
+                        )
+                    );
+                }
+                None => assert!(
+                    line.contains("\\u"),
+                    "only \\u escapes need the slow path: {line}"
+                ),
+            }
+        }
         Ok(())
     }
 
