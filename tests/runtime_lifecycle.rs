@@ -924,3 +924,27 @@ fn log_rotation_bounds_the_log() {
         125
     );
 }
+
+#[test]
+fn plan_sees_local_images_and_containers() {
+    let f = Fixture::new();
+    let stack = f.work.path().join("compose.yaml");
+    std::fs::write(
+        &stack,
+        "name: demo\nservices:\n  app:\n    image: bb\n    command: [sleep, '5']\n",
+    )
+    .unwrap_or_default();
+    let plan = f.berth(&[
+        "plan",
+        "-f",
+        &stack.display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(plan.code, 2, "{}", plan.stderr);
+    let json: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap_or_default();
+    let pulls = json["ops"].as_array().map_or(0, |ops| {
+        ops.iter().filter(|o| o["action"] == "pull").count()
+    });
+    assert_eq!(pulls, 0, "bb is in the store: {}", plan.stdout);
+}

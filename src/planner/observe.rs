@@ -26,7 +26,32 @@ pub fn observe(root: &Path, project: &str) -> Result<Observed, PlannerError> {
             observed.containers.push(c);
         }
     }
+    observed.images = images(root);
     Ok(observed)
+}
+
+/// Every local tag, under each name a stack file may use for it
+/// (`busybox`, `busybox:latest`, `docker.io/library/busybox:latest`).
+fn images(root: &Path) -> std::collections::BTreeMap<String, String> {
+    let store = crate::runtime::store::Store::open_readonly(root);
+    let mut out = std::collections::BTreeMap::new();
+    for image in crate::runtime::image::ImageStore::new(&store)
+        .list()
+        .unwrap_or_default()
+    {
+        for tag in &image.tags {
+            let Ok(reference) = crate::runtime::image::Reference::parse(tag) else {
+                continue;
+            };
+            let familiar = reference.familiar();
+            if let Some(short) = familiar.strip_suffix(":latest") {
+                out.insert(short.to_string(), image.id.to_string());
+            }
+            out.insert(familiar, image.id.to_string());
+            out.insert(tag.clone(), image.id.to_string());
+        }
+    }
+    out
 }
 
 fn status(state: &ContainerState) -> ContainerStatus {
