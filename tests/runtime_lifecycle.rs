@@ -948,3 +948,82 @@ fn plan_sees_local_images_and_containers() {
     });
     assert_eq!(pulls, 0, "bb is in the store: {}", plan.stdout);
 }
+
+fn attach_with_input(f: &Fixture, name: &str, input: &[u8], pause_ms: u64) -> support::cli::Run {
+    use std::io::Write;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(&f.root)
+        .args(["attach", name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        panic!("cannot run berth attach")
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        std::thread::sleep(Duration::from_millis(pause_ms));
+        let _ = stdin.write_all(input);
+        std::thread::sleep(Duration::from_millis(pause_ms));
+    }
+    match child.wait_with_output() {
+        Ok(out) => out.into(),
+        Err(e) => panic!("attach: {e}"),
+    }
+}
+
+#[test]
+fn attach_streams_output_takes_input_and_detaches() {
+    let f = Fixture::new();
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ticker",
+            "bb",
+            "sh",
+            "-c",
+            "sleep 0.3; echo out; echo err >&2; exit 4",
+        ],
+    );
+    let run = f.berth(&["attach", "ticker"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (4, "out\n", "err\n")
+    );
+    id_of(
+        &f,
+        &[
+            "run",
+            "-d",
+            "-i",
+            "--name",
+            "echo",
+            "bb",
+            "sh",
+            "-c",
+            "while read l; do echo seen-$l; done",
+        ],
+    );
+    let run = attach_with_input(&f, "echo", b"one\n\x10\x11", 300);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("seen-one"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("read escape sequence"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        f.berth(&["ps", "-q", "-f", "name=echo"])
+            .stdout
+            .trim()
+            .len()
+            == 12,
+        "still running after detach"
+    );
+    let stopped = f.berth(&["attach", "ticker"]);
+    assert_eq!(stopped.code, 125);
+}

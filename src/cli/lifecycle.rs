@@ -728,3 +728,168 @@ fn archive(src: &Path, to: &Path) -> std::io::Result<()> {
     }
     builder.finish()
 }
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Do not attach STDIN
+    #[arg(long)]
+    pub no_stdin: bool,
+    pub container: String,
+}
+
+/// docker attach: live output (and input) of a detached container; ctrl-p
+/// ctrl-q detaches; when the container ends, its exit status is ours.
+pub fn attach(args: &AttachArgs, root: &Path) -> Result<i32, CliError> {
+    use std::os::fd::AsFd;
+    let st = store(root);
+    let c = lifecycle::find(&st, &args.container).map_err(engine)?;
+    if !c.is_running() {
+        return Err(engine(
+            "You cannot attach to a stopped container, start it first",
+        ));
+    }
+    let dir = record::container_dir(st.root(), &c.record.id);
+    let mut stream = crate::runtime::monitor::attach::connect(&dir).map_err(|e| {
+        engine(format!(
+            "cannot attach to {}: {e} (only containers started with -d can be attached)",
+            args.container
+        ))
+    })?;
+    let raw = c.record.config.tty;
+    let stdin = std::io::stdin();
+    let send_input = !args.no_stdin && (c.record.config.open_stdin || raw);
+    let _terminal = (raw && send_input).then(RawTerminal::enter);
+    let mut pending = Vec::new();
+    let mut last_was_ctrl_p = false;
+    let mut stdin_open = send_input;
+    loop {
+        let mut fds = vec![nix::poll::PollFd::new(
+            stream.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if stdin_open {
+            fds.push(nix::poll::PollFd::new(
+                stdin.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            ));
+        }
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE).is_err() {
+            continue;
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
+        drop(fds);
+        if ready[0] {
+            let mut buf = [0u8; 32 * 1024];
+            match std::io::Read::read(&mut stream, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) if raw => write_out(1, &buf[..n]),
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    demux(&mut pending);
+                }
+            }
+        }
+        if stdin_open && ready.get(1).copied().unwrap_or(false) {
+            let mut buf = [0u8; 4096];
+            match nix::unistd::read(stdin.as_fd(), &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    // ctrl-p ctrl-q: what came before it still goes in, then we
+                    // leave the container running.
+                    let mut detach_at = None;
+                    for (i, &byte) in buf[..n].iter().enumerate() {
+                        if last_was_ctrl_p && byte == 0x11 {
+                            detach_at = Some(i.saturating_sub(1));
+                            break;
+                        }
+                        last_was_ctrl_p = byte == 0x10;
+                    }
+                    let send = &buf[..detach_at.unwrap_or(n)];
+                    if std::io::Write::write_all(&mut stream, send).is_err() {
+                        stdin_open = false;
+                    }
+                    if detach_at.is_some() {
+                        // Output the container wrote meanwhile is not waited for.
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        drain_attached(&mut stream, raw, &mut pending);
+                        drop(_terminal);
+                        eprintln!("read escape sequence");
+                        return Ok(0);
+                    }
+                }
+            }
+        }
+    }
+    drop(_terminal);
+    lifecycle::wait(&st, &c.record.id).map_err(engine)
+}
+
+/// Whatever output is already waiting on the socket.
+fn drain_attached(stream: &mut std::os::unix::net::UnixStream, raw: bool, pending: &mut Vec<u8>) {
+    if stream.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut buf = [0u8; 32 * 1024];
+    while let Ok(n @ 1..) = std::io::Read::read(stream, &mut buf) {
+        if raw {
+            write_out(1, &buf[..n]);
+        } else {
+            pending.extend_from_slice(&buf[..n]);
+            demux(pending);
+        }
+    }
+}
+
+/// Splits docker's multiplexed frames onto stdout and stderr.
+fn demux(pending: &mut Vec<u8>) {
+    while pending.len() >= 8 {
+        let len = u32::from_be_bytes([pending[4], pending[5], pending[6], pending[7]]) as usize;
+        if pending.len() < 8 + len {
+            return;
+        }
+        let fd = if pending[0] == 2 { 2 } else { 1 };
+        write_out(fd, &pending[8..8 + len]);
+        pending.drain(..8 + len);
+    }
+}
+
+fn write_out(fd: i32, data: &[u8]) {
+    let _ = match fd {
+        2 => std::io::Write::write_all(&mut std::io::stderr(), data),
+        _ => {
+            let mut out = std::io::stdout();
+            std::io::Write::write_all(&mut out, data).and_then(|()| std::io::Write::flush(&mut out))
+        }
+    };
+}
+
+/// The terminal in raw mode while attached to a tty container.
+struct RawTerminal(Option<nix::sys::termios::Termios>);
+
+impl RawTerminal {
+    fn enter() -> RawTerminal {
+        use std::os::fd::AsFd;
+        let stdin = std::io::stdin();
+        let Ok(saved) = nix::sys::termios::tcgetattr(stdin.as_fd()) else {
+            return RawTerminal(None);
+        };
+        let mut raw = saved.clone();
+        nix::sys::termios::cfmakeraw(&mut raw);
+        let _ =
+            nix::sys::termios::tcsetattr(stdin.as_fd(), nix::sys::termios::SetArg::TCSANOW, &raw);
+        RawTerminal(Some(saved))
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        use std::os::fd::AsFd;
+        if let Some(saved) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin().as_fd(),
+                nix::sys::termios::SetArg::TCSANOW,
+                saved,
+            );
+        }
+    }
+}

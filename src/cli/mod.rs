@@ -85,6 +85,8 @@ pub enum Command {
     Exec(lifecycle::ExecArgs),
     /// Copy files between a container and the host
     Cp(lifecycle::CpArgs),
+    /// Attach to a running container's output (and input); ctrl-p ctrl-q detaches
+    Attach(lifecycle::AttachArgs),
     /// Return low-level information on containers and images
     Inspect(inspect::InspectArgs),
     /// Pause all processes within one or more containers
@@ -167,6 +169,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Wait(args) => lifecycle::wait(&args, &cli.root),
         Command::Exec(args) => lifecycle::exec(&args, &cli.root),
         Command::Cp(args) => lifecycle::cp(&args, &cli.root),
+        Command::Attach(args) => lifecycle::attach(&args, &cli.root),
         Command::Inspect(args) => inspect::inspect(&args, &cli.root),
         Command::Pause(args) => manage::pause(&args, &cli.root),
         Command::Unpause(args) => manage::unpause(&args, &cli.root),

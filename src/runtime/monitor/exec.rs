@@ -94,7 +94,8 @@ fn run(plan: &ExecPlan, opts: &ExecOptions) -> Result<i32, MonitorError> {
         pty: opts.tty,
         attach: true,
         stdin: opts.tty && opts.interactive,
+        stdin_sink: None,
     };
-    let code = io::relay(io, None, None, joiner, &watched_signals())?;
+    let code = io::relay(io, None, None, None, joiner, &watched_signals())?;
     Ok(code)
 }

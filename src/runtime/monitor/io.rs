@@ -12,6 +12,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
 use nix::unistd::Pid;
 
+use super::attach::Hub;
 use super::health::{Checker, Health};
 use super::logfile::{LogWriter, Stream};
 use super::{MonitorError, reap, sys};
@@ -30,6 +31,9 @@ pub struct Io {
     pub attach: bool,
     /// Forward the monitor's stdin into the pty (`-it`).
     pub stdin: bool,
+    /// Where attached clients' input goes: the container's stdin pipe (`-i`
+    /// without `-t`); with a pty, the master.
+    pub stdin_sink: Option<OwnedFd>,
 }
 
 /// Puts the terminal back as it was, however the relay ends.
@@ -79,6 +83,7 @@ pub fn relay(
     io: Io,
     mut log: Option<&mut LogWriter>,
     mut health: Option<HealthHook<'_>>,
+    mut hub: Option<&mut Hub>,
     pid: Pid,
     signals: &SigSet,
 ) -> Result<i32, MonitorError> {
@@ -103,6 +108,14 @@ pub fn relay(
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
             }
         }
+        // Then the attach socket and its clients.
+        let hub_start = fds.len();
+        if let Some(h) = hub.as_deref() {
+            fds.push(PollFd::new(h.listener(), PollFlags::POLLIN));
+            for client in h.clients() {
+                fds.push(PollFd::new(client, PollFlags::POLLIN));
+            }
+        }
         let timeout = match &health {
             Some((checker, _)) => {
                 let ms = checker.wait().as_millis().min(60_000) as i32 + 1;
@@ -117,6 +130,9 @@ pub fn relay(
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
         drop(fds);
+        if let Some(h) = hub.as_deref_mut() {
+            serve_clients(h, &ready[hub_start..], &io);
+        }
         if let Some((checker, hook)) = health.as_mut()
             && checker.tick()
         {
@@ -131,12 +147,14 @@ pub fn relay(
                     io.stdout.as_ref(),
                     Stream::Stdout,
                     log.as_deref_mut(),
+                    hub.as_deref_mut(),
                     io.attach,
                 ),
                 1 => pump(
                     io.stderr.as_ref(),
                     Stream::Stderr,
                     log.as_deref_mut(),
+                    hub.as_deref_mut(),
                     io.attach,
                 ),
                 _ => forward_stdin(&stdin, io.stdout.as_ref()),
@@ -188,7 +206,35 @@ fn on_signal(
 
 /// One read from a container stream into the log (and the terminal); false once
 /// it is done (EOF, or EIO from a pty whose last user has gone).
-fn pump(fd: Option<&OwnedFd>, stream: Stream, log: Option<&mut LogWriter>, attach: bool) -> bool {
+/// New clients, and what attached clients type (to the container's stdin).
+fn serve_clients(hub: &mut Hub, ready: &[bool], io: &Io) {
+    if ready.first().copied().unwrap_or(false) {
+        hub.accept();
+    }
+    // Backwards, so a client dropped on the way keeps the others' indexes.
+    for index in (0..ready.len().saturating_sub(1)).rev() {
+        if !ready[index + 1] {
+            continue;
+        }
+        if let Some(input) = hub.read(index).filter(|i| !i.is_empty()) {
+            let sink = io
+                .stdin_sink
+                .as_ref()
+                .or(if io.pty { io.stdout.as_ref() } else { None });
+            if let Some(sink) = sink {
+                write_all(sink.as_raw_fd(), &input);
+            }
+        }
+    }
+}
+
+fn pump(
+    fd: Option<&OwnedFd>,
+    stream: Stream,
+    log: Option<&mut LogWriter>,
+    hub: Option<&mut Hub>,
+    attach: bool,
+) -> bool {
     let Some(fd) = fd else { return false };
     let mut buf = [0u8; BUFFER];
     match nix::unistd::read(fd.as_fd(), &mut buf) {
@@ -198,6 +244,9 @@ fn pump(fd: Option<&OwnedFd>, stream: Stream, log: Option<&mut LogWriter>, attac
             // not blocked.
             if let Some(log) = log {
                 let _ = log.write(stream, &buf[..n]);
+            }
+            if let Some(hub) = hub {
+                hub.broadcast(stream, &buf[..n]);
             }
             if attach {
                 let target = match stream {

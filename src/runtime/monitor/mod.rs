@@ -14,6 +14,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, setsid};
 
+pub mod attach;
 mod exec;
 pub mod health;
 mod io;
@@ -151,36 +152,40 @@ struct Attach {
 
 /// Pipes for stdout and stderr (the container's ends go in `Stdio`), unless the
 /// pty carries everything.
-fn plumbing(
-    tty: bool,
-    mode: Attach,
-) -> Result<(Stdio, Option<OwnedFd>, Option<OwnedFd>), MonitorError> {
-    let stdin = if mode.attach && mode.interactive && !tty {
-        None
+/// The container's stdio and the monitor's ends: stdout and stderr pipes (unless
+/// a pty carries everything) and, for a detached `-i` container, the write end of
+/// its stdin, which attached clients feed.
+type Plumbing = (Stdio, Option<OwnedFd>, Option<OwnedFd>, Option<OwnedFd>);
+
+fn plumbing(tty: bool, open_stdin: bool, mode: Attach) -> Result<Plumbing, MonitorError> {
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e));
+    let (stdin, stdin_sink) = if mode.attach && mode.interactive && !tty {
+        (None, None)
+    } else if !mode.attach && open_stdin && !tty {
+        let (read, write) = pipe()?;
+        (Some(read), Some(write))
     } else {
-        std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
+        (
+            std::fs::File::open("/dev/null").ok().map(OwnedFd::from),
+            None,
+        )
     };
     if tty {
-        return Ok((
-            Stdio {
-                stdin,
-                stdout: None,
-                stderr: None,
-            },
-            None,
-            None,
-        ));
+        let stdio = Stdio {
+            stdin,
+            stdout: None,
+            stderr: None,
+        };
+        return Ok((stdio, None, None, None));
     }
-    let (out_r, out_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
-    let (err_r, err_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
     let stdio = Stdio {
         stdin,
         stdout: Some(out_w),
         stderr: Some(err_w),
     };
-    Ok((stdio, Some(out_r), Some(err_r)))
+    Ok((stdio, Some(out_r), Some(err_r), stdin_sink))
 }
 
 fn read_start_report(fd: OwnedFd) -> Result<(), MonitorError> {
@@ -248,9 +253,22 @@ fn supervise(
     let mut backoff = restart::Backoff::default();
     let mut report = report;
     let mut first = true;
+    // Detached containers can be attached to (the socket outlives restarts).
+    let mut hub = match mode.attach {
+        true => None,
+        false => attach::Hub::bind(&dir, record.config.tty).ok(),
+    };
     loop {
         let started = std::time::Instant::now();
-        let code = match run_once(store, record, mode, report.take(), &mut log, &hierarchy) {
+        let code = match run_once(
+            store,
+            record,
+            mode,
+            report.take(),
+            &mut log,
+            &hierarchy,
+            hub.as_mut(),
+        ) {
             Ok(code) => code,
             Err(e) if first => {
                 cleanup_after(store, record);
@@ -293,6 +311,7 @@ fn run_once(
     report: Option<OwnedFd>,
     log: &mut LogWriter,
     hierarchy: &cgroup::Hierarchy,
+    mut hub: Option<&mut attach::Hub>,
 ) -> Result<i32, MonitorError> {
     let dir = record::container_dir(store.root(), &record.id);
     let mut plan = plan(store, record, hierarchy.enforces_devices())?;
@@ -303,9 +322,9 @@ fn run_once(
         .and_then(|files| {
             plan.cgroup_files = files;
             write_oci_spec(&dir, &plan, record)?;
-            plumbing(record.config.tty, mode)
+            plumbing(record.config.tty, record.config.open_stdin, mode)
         });
-    let (stdio, out, err) = match prepared {
+    let (stdio, out, err, stdin_sink) = match prepared {
         Ok(v) => v,
         Err(e) => {
             let _ = cg.destroy();
@@ -343,6 +362,7 @@ fn run_once(
             pty: true,
             attach: mode.attach,
             stdin: mode.attach && mode.interactive,
+            stdin_sink: None,
         },
         None => io::Io {
             stdout: out,
@@ -350,6 +370,7 @@ fn run_once(
             pty: false,
             attach: mode.attach,
             stdin: false,
+            stdin_sink,
         },
     };
     let mut checker = health_checker(record, pid.as_raw(), hierarchy)?;
@@ -376,7 +397,17 @@ fn run_once(
     let hook = checker
         .as_mut()
         .map(|c| (c, &save_health as &dyn Fn(&health::Health)));
-    let code = io::relay(io, Some(log), hook, pid, &watched_signals())?;
+    let code = io::relay(
+        io,
+        Some(log),
+        hook,
+        hub.as_deref_mut(),
+        pid,
+        &watched_signals(),
+    )?;
+    if let Some(h) = hub {
+        h.close_clients();
+    }
     // `stop` may have marked the state meanwhile; keep what it wrote.
     let mut state = record::read_state(&dir).unwrap_or(state);
     state.status = Status::Exited;
