@@ -214,19 +214,11 @@ fn enter(ns: Option<std::fs::File>, c: &Container, dir: &Path) -> Result<(), Str
         None::<&str>,
     )
     .map_err(|e| format!("making mounts private: {e}"))?;
-    let lower: Vec<String> = c
-        .record
-        .config
-        .layers
-        .iter()
-        .rev()
-        .map(|p| p.display().to_string())
-        .collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.join(":"),
-        dir.join("upper").display(),
-        dir.join("work").display()
+    let data = super::rootfs::overlay_options(
+        &c.record.config.layers,
+        &dir.join("upper"),
+        &dir.join("work"),
+        false,
     );
     let rootfs = dir.join("rootfs");
     mount(

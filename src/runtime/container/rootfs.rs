@@ -69,25 +69,31 @@ pub fn prepare(plan: &RootfsPlan) -> Result<(), InitError> {
     pivot(&root)
 }
 
-fn mount_overlay(plan: &RootfsPlan) -> Result<(), InitError> {
-    let lower: Vec<String> = plan
-        .layers
+/// The overlay mount options of a container: its image layers (given lowest
+/// first; overlay wants the top first) under its upper dir.
+pub fn overlay_options(layers: &[PathBuf], upper: &Path, work: &Path, volatile: bool) -> String {
+    let lower: Vec<String> = layers
         .iter()
         .rev()
         .map(|p| p.display().to_string())
         .collect();
-    if lower.is_empty() {
-        return Err(InitError::engine("the image has no layers".into()));
-    }
     let mut data = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
-        plan.upper.display(),
-        plan.work.display()
+        upper.display(),
+        work.display()
     );
-    if plan.volatile {
+    if volatile {
         data.push_str(",volatile");
     }
+    data
+}
+
+fn mount_overlay(plan: &RootfsPlan) -> Result<(), InitError> {
+    if plan.layers.is_empty() {
+        return Err(InitError::engine("the image has no layers".into()));
+    }
+    let data = overlay_options(&plan.layers, &plan.upper, &plan.work, plan.volatile);
     mount(
         Some("overlay"),
         &plan.rootfs,
