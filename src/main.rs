@@ -7,7 +7,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use berth::cli::{Cli, run};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => usage_error(e),
+    };
     init_logging(cli.log_level);
     let code = match run(cli) {
         Ok(code) => code,
@@ -35,4 +38,44 @@ fn init_logging(level: berth::cli::LogLevel) {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// Help and version go to stdout with status 0. A bad command line exits as the
+/// tool berth stands in for would: 1 for the stack verbs (docker compose), 125
+/// for the engine verbs (docker).
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        std::process::exit(0);
+    }
+    let _ = e.print();
+    let verb = verb_of(std::env::args().skip(1));
+    let stack_verb = matches!(
+        verb.as_deref(),
+        Some("config" | "plan" | "completion") | None
+    );
+    std::process::exit(if stack_verb {
+        berth::cli::EXIT_INVALID
+    } else {
+        berth::cli::EXIT_ENGINE
+    });
+}
+
+/// The subcommand: the first word that is neither a flag nor the value of a
+/// global flag (`--root DIR`, `--log-level LEVEL`).
+fn verb_of(mut args: impl Iterator<Item = String>) -> Option<String> {
+    while let Some(arg) = args.next() {
+        if arg == "--root" || arg == "--log-level" {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
 }

@@ -230,3 +230,25 @@ fn help_lists_only_working_verbs() {
         assert!(run.stdout.contains(verb), "{verb} missing from --help");
     }
 }
+
+#[test]
+fn bad_command_lines_exit_like_docker_and_compose() {
+    let dir = std::env::temp_dir();
+    let root = dir.join("berth-no-root");
+    let root_arg = root.display().to_string();
+    let engine = support::cli::berth(&root, &dir, &["run", "--network", "bridge", "bb", "true"]);
+    assert_eq!(engine.code, 125, "{}", engine.stderr);
+    assert!(
+        engine.stderr.contains("invalid value 'bridge'"),
+        "{}",
+        engine.stderr
+    );
+    let stack = support::cli::berth(&root, &dir, &["config", "--bogus"]);
+    assert_eq!(stack.code, 1);
+    // The global --root value is not taken for the verb.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["--root", &root_arg, "plan", "--bogus"])
+        .output();
+    assert_eq!(out.ok().and_then(|o| o.status.code()), Some(1));
+    assert_eq!(support::cli::berth(&root, &dir, &["--help"]).code, 0);
+}
