@@ -206,14 +206,7 @@ fn enter(ns: Option<std::fs::File>, c: &Container, dir: &Path) -> Result<(), Str
             .map_err(|e| format!("entering the container: {e}"));
     }
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("unshare: {e}"))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| format!("making mounts private: {e}"))?;
+    super::rootfs::make_mounts_private().map_err(|e| format!("making mounts private: {e}"))?;
     let data = super::rootfs::overlay_options(
         &c.record.config.layers,
         &dir.join("upper"),

@@ -41,10 +41,8 @@ fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-/// Mounts everything and pivots into the new root. Runs in the container's
-/// mount namespace, as root, before any privilege is dropped.
-pub fn prepare(plan: &RootfsPlan) -> Result<(), InitError> {
-    // Nothing we mount may propagate back to the host.
+/// In a new mount namespace: nothing mounted from now on propagates to the host.
+pub fn make_mounts_private() -> nix::Result<()> {
     mount(
         None::<&str>,
         "/",
@@ -52,7 +50,12 @@ pub fn prepare(plan: &RootfsPlan) -> Result<(), InitError> {
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .map_err(|e| err("making mounts private", e))?;
+}
+
+/// Mounts everything and pivots into the new root. Runs in the container's
+/// mount namespace, as root, before any privilege is dropped.
+pub fn prepare(plan: &RootfsPlan) -> Result<(), InitError> {
+    make_mounts_private().map_err(|e| err("making mounts private", e))?;
     mount_overlay(plan)?;
     let root = open(
         &plan.rootfs,

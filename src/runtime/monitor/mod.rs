@@ -243,12 +243,18 @@ fn supervise(
     let mut log = LogWriter::open(logfile::log_path(&dir, &record.id), rotation).map_err(|e| {
         MonitorError::Container(crate::runtime::container::ContainerError::io(&dir, e))
     })?;
-    // A user's start clears an earlier user's stop; restarts must not.
-    let fresh = ContainerState {
-        stopped_by_user: false,
-        ..record::read_state(&dir).unwrap_or_default()
-    };
-    write_state(&dir, &fresh)?;
+    // A user's start clears an earlier user's stop; restarts must not. Most
+    // starts have nothing to clear, and the start path is kept short.
+    let state = record::read_state(&dir).unwrap_or_default();
+    if state.stopped_by_user {
+        write_state(
+            &dir,
+            &ContainerState {
+                stopped_by_user: false,
+                ..state
+            },
+        )?;
+    }
     let policy = restart::Policy::parse(&record.config.restart_policy);
     let mut backoff = restart::Backoff::default();
     let mut report = report;
