@@ -144,6 +144,18 @@ impl Store {
     /// Takes the exclusive lock `locks/<name>.lock`, waiting for other holders
     /// (in this or another process). Released when the guard drops.
     pub fn lock(&self, name: &str) -> Result<LockGuard, StoreError> {
+        self.lock_with(name, FlockArg::LockExclusive)
+    }
+
+    /// Takes `locks/<name>.lock` shared: many holders at once, but none while
+    /// someone holds it exclusively. Writers of new content hold `content`
+    /// shared, so garbage collection (exclusive) never sees their blobs and
+    /// snapshots before the index references them.
+    pub fn lock_shared(&self, name: &str) -> Result<LockGuard, StoreError> {
+        self.lock_with(name, FlockArg::LockShared)
+    }
+
+    fn lock_with(&self, name: &str, arg: FlockArg) -> Result<LockGuard, StoreError> {
         if self.readonly {
             return Err(StoreError::ReadOnly {
                 root: self.root.clone(),
@@ -159,7 +171,7 @@ impl Store {
             .mode(0o600)
             .open(&path)
             .map_err(|e| StoreError::io("open lock file", &path, e))?;
-        let flock = flock_exclusive(file).map_err(|e| StoreError::io("lock", &path, e))?;
+        let flock = flock(file, arg).map_err(|e| StoreError::io("lock", &path, e))?;
         Ok(LockGuard {
             _flock: flock,
             path,
@@ -167,7 +179,7 @@ impl Store {
     }
 }
 
-/// An exclusive flock(2); dropping it unlocks (and closes) the lock file.
+/// A flock(2); dropping it unlocks (and closes) the lock file.
 #[derive(Debug)]
 pub struct LockGuard {
     _flock: Flock<File>,
@@ -180,9 +192,9 @@ impl LockGuard {
     }
 }
 
-fn flock_exclusive(mut file: File) -> io::Result<Flock<File>> {
+fn flock(mut file: File, arg: FlockArg) -> io::Result<Flock<File>> {
     loop {
-        match Flock::lock(file, FlockArg::LockExclusive) {
+        match Flock::lock(file, arg) {
             Ok(lock) => return Ok(lock),
             // A signal interrupted the wait; keep waiting.
             Err((f, Errno::EINTR)) => file = f,

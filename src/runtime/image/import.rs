@@ -81,6 +81,7 @@ pub fn import_with(
     }
     let exec = exec_config(options.changes)?;
 
+    let _content = store.lock_shared("content")?;
     let layer = store_layer(store, reader)?;
     let created = config::rfc3339(options.created.unwrap_or_else(default_created));
     let source = options.source.unwrap_or("-");
