@@ -10,6 +10,8 @@ mod lifecycle;
 mod manage;
 mod output;
 mod plan;
+mod progress;
+mod registry;
 mod stack_args;
 
 use std::path::PathBuf;
@@ -61,6 +63,16 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Show what `up` would change, and why (exit 2 when there are changes)
     Plan(plan::PlanArgs),
+    /// Download an image from a registry
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry
+    Push(registry::PushArgs),
+    /// Log in to a registry
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
+    /// Search Docker Hub or a registry for images
+    Search(registry::SearchArgs),
     /// Import a rootfs tarball as a one-layer image
     Import(image::ImportArgs),
     /// Create and run a new container from an image
@@ -157,6 +169,11 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Config(args) => config::run(&args),
         Command::Plan(args) => plan::run(&args, &cli.root),
+        Command::Pull(args) => registry::pull_cmd(&args, &cli.root),
+        Command::Push(args) => registry::push_cmd(&args, &cli.root),
+        Command::Login(args) => registry::login(&args),
+        Command::Logout(args) => registry::logout(&args),
+        Command::Search(args) => registry::search_cmd(&args),
         Command::Import(args) => image::import(&args, &cli.root),
         Command::Run(args) => container::run(&args, &cli.root),
         Command::Create(args) => container::create(&args, &cli.root),

@@ -6,5 +6,6 @@ pub mod container;
 pub mod events;
 pub mod image;
 pub mod monitor;
+pub mod registry;
 pub mod security;
 pub mod store;

@@ -27,9 +27,10 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 /// Subdirectories created under the root, in creation order.
-const LAYOUT: [&str; 8] = [
+const LAYOUT: [&str; 9] = [
     "blobs",
     "blobs/sha256",
+    "blobs/ingest",
     "snapshots",
     "containers",
     "volumes",
@@ -113,6 +114,11 @@ impl Store {
     /// `blobs/sha256/`: blobs named by the hex of their sha256 digest.
     pub fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
+    }
+
+    /// Blobs being downloaded, kept across interruptions so a pull resumes.
+    pub fn ingest_dir(&self) -> PathBuf {
+        self.root.join("blobs/ingest")
     }
 
     pub fn snapshots_dir(&self) -> PathBuf {

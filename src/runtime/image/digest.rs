@@ -58,7 +58,7 @@ impl Digest {
         Digest::from_hasher(hasher)
     }
 
-    fn from_hasher(hasher: Sha256) -> Digest {
+    pub(crate) fn from_hasher(hasher: Sha256) -> Digest {
         let out = hasher.finalize();
         let mut s = String::with_capacity(PREFIX.len() + HEX_LEN);
         s.push_str(PREFIX);

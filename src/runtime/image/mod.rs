@@ -11,6 +11,7 @@
 //! snapshot directories, follow; nothing else needs to be stored per layer.
 
 pub mod changes;
+pub mod compression;
 pub mod config;
 pub mod content;
 pub mod digest;

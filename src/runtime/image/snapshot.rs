@@ -150,6 +150,18 @@ pub fn unpack(
     diff_id: &Digest,
     reader: impl Read,
 ) -> Result<ChainId, SnapshotError> {
+    unpack_sized(store, parent, diff_id, reader).map(|(chain, _)| chain)
+}
+
+/// Like [`unpack`], also returning the layer's unpacked size (bytes of
+/// regular-file content) when this call extracted it; None when the snapshot
+/// already existed (see [`disk_usage`]).
+pub fn unpack_sized(
+    store: &Store,
+    parent: Option<&ChainId>,
+    diff_id: &Digest,
+    reader: impl Read,
+) -> Result<(ChainId, Option<u64>), SnapshotError> {
     let chain = ChainId::next(parent, diff_id);
     let mut hashing = HashingReader::new(reader);
     let temp = if exists(store, &chain) {
@@ -166,10 +178,32 @@ pub fn unpack(
             actual,
         });
     }
-    if let Some(temp) = temp {
-        temp.commit(store, &chain)?;
+    let Some(temp) = temp else {
+        return Ok((chain, None));
+    };
+    let size = temp.size();
+    temp.commit(store, &chain)?;
+    Ok((chain, Some(size)))
+}
+
+/// Bytes of regular-file content under `dir`, not following symlinks; what
+/// cannot be read counts as zero.
+pub fn disk_usage(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            total += disk_usage(&entry.path());
+        } else if kind.is_file() {
+            total += entry.metadata().map_or(0, |m| m.len());
+        }
     }
-    Ok(chain)
+    total
 }
 
 fn drain(reader: impl Read) -> Result<(), SnapshotError> {
