@@ -4,12 +4,14 @@
 use clap::{ArgAction, Args};
 
 use super::container_flags::ContainerFlags;
+use super::progress::Renderer;
 use super::{CliError, engine, print};
 use crate::runtime::container::create::{self, CreateRequest};
 use crate::runtime::container::names::new_id;
 use crate::runtime::container::record;
-use crate::runtime::image::ImageStore;
+use crate::runtime::image::{Image, ImageStore, Reference};
 use crate::runtime::monitor;
+use crate::runtime::registry::{self, Progress, RegistriesConfig};
 use crate::runtime::store::Store;
 
 #[derive(Debug, Args)]
@@ -57,9 +59,7 @@ fn create_container(
     store: &Store,
     flags: &ContainerFlags,
 ) -> Result<record::ContainerRecord, CliError> {
-    let image = ImageStore::new(store)
-        .resolve(&flags.image)
-        .map_err(engine)?;
+    let image = resolve_or_pull(store, &flags.image, &flags.pull)?;
     image.check_layers().map_err(engine)?;
     let hostname_seed = new_id().map_err(engine)?;
     let config = flags.to_config(&image, &hostname_seed)?;
@@ -70,6 +70,37 @@ fn create_container(
         config,
     };
     create::create(store, request).map_err(engine)
+}
+
+/// Finds the image, pulling it first as `--pull` says (docker's `run`
+/// pulls a missing image, reporting on stderr).
+fn resolve_or_pull(store: &Store, name: &str, policy: &str) -> Result<Image, CliError> {
+    let images = ImageStore::new(store);
+    let found = images.resolve(name);
+    let pull = match (&found, policy) {
+        (_, "always") => true,
+        (Err(e), "missing") => e.is_not_found(),
+        _ => false,
+    };
+    if !pull {
+        return found.map_err(engine);
+    }
+    let reference = match Reference::parse(name) {
+        Ok(r) => r,
+        Err(_) => return found.map_err(engine),
+    };
+    if found.is_err() {
+        eprintln!("Unable to find image '{}' locally", reference.familiar());
+    }
+    let registries = RegistriesConfig::load().map_err(engine)?;
+    let progress = Renderer::to_stderr();
+    let pulled = registry::pull(store, &registries, &reference, None, &progress).map_err(engine)?;
+    progress.line(&format!("Digest: {}", pulled.digest));
+    progress.line(&format!(
+        "Status: Downloaded newer image for {}",
+        reference.familiar()
+    ));
+    images.resolve(&reference.to_string()).map_err(engine)
 }
 
 pub fn run(args: &RunArgs, root: &std::path::Path) -> Result<i32, CliError> {

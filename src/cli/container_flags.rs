@@ -119,6 +119,9 @@ pub struct ContainerFlags {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck", conflicts_with = "health_cmd")]
     pub no_healthcheck: bool,
+    /// Pull the image before creating: always, missing (when absent) or never
+    #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
+    pub pull: String,
     /// The image to run
     pub image: String,
     /// The command and its arguments

@@ -12,6 +12,8 @@ use crate::runtime::registry::{LayerStatus, Progress};
 pub enum Renderer {
     Quiet,
     Lines(Mutex<()>),
+    /// Plain lines on stderr: pulls that `run` makes on the way.
+    StderrLines(Mutex<()>),
     Bars(Bars),
 }
 
@@ -21,6 +23,10 @@ pub struct Bars {
 }
 
 impl Renderer {
+    pub fn to_stderr() -> Renderer {
+        Renderer::StderrLines(Mutex::new(()))
+    }
+
     /// Bars when stdout is a terminal, plain lines otherwise.
     pub fn new(quiet: bool) -> Renderer {
         if quiet {
@@ -42,6 +48,10 @@ fn print_line(text: &str) {
     let _ = out.flush();
 }
 
+fn eprint_line(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 impl Progress for Renderer {
     fn line(&self, text: &str) {
         match self {
@@ -49,6 +59,10 @@ impl Progress for Renderer {
             Renderer::Lines(lock) => {
                 let _guard = lock.lock();
                 print_line(text);
+            }
+            Renderer::StderrLines(lock) => {
+                let _guard = lock.lock();
+                eprint_line(text);
             }
             Renderer::Bars(b) => {
                 let _ = b.multi.println(text);
@@ -59,7 +73,7 @@ impl Progress for Renderer {
     fn layer(&self, id: &str, status: LayerStatus, total: u64) {
         match self {
             Renderer::Quiet => {}
-            Renderer::Lines(lock) => {
+            Renderer::Lines(lock) | Renderer::StderrLines(lock) => {
                 // Byte-level states only make sense with a bar.
                 if matches!(
                     status,
@@ -68,7 +82,12 @@ impl Progress for Renderer {
                     return;
                 }
                 let _guard = lock.lock();
-                print_line(&format!("{id}: {}", status.text()));
+                let line = format!("{id}: {}", status.text());
+                if matches!(self, Renderer::Lines(_)) {
+                    print_line(&line);
+                } else {
+                    eprint_line(&line);
+                }
             }
             Renderer::Bars(b) => b.update(id, &status, total),
         }

@@ -21,7 +21,13 @@ impl From<Output> for Run {
 
 /// `berth --root <root> ARGS...` in `cwd`.
 pub fn berth(root: &Path, cwd: &Path, args: &[&str]) -> Run {
+    berth_env(root, cwd, args, &[])
+}
+
+/// Like [`berth`], with extra environment variables.
+pub fn berth_env(root: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .envs(env.iter().copied())
         .arg("--root")
         .arg(root)
         .args(args)

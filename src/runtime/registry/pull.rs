@@ -405,7 +405,7 @@ fn download_and_unpack(
 ) -> Result<Option<u64>, PullError> {
     let ingest = Ingest::open(store, &job.digest, job.descriptor.size)?;
     let resumed = ingest.len;
-    let (tx, rx) = sync_channel::<Vec<u8>>(PIPE_DEPTH);
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(PIPE_DEPTH);
     let partial = ingest.path.clone();
     let (downloaded, unpacked) = std::thread::scope(|scope| {
         let unpacker = scope.spawn(move || unpack_stream(store, job, &partial, resumed, rx));
@@ -430,7 +430,7 @@ fn unpack_stream(
     job: &Job,
     partial: &PathBuf,
     resumed: u64,
-    rx: Receiver<Vec<u8>>,
+    rx: Receiver<io::Result<Vec<u8>>>,
 ) -> Result<Option<u64>, PullError> {
     let head = File::open(partial)
         .map_err(|e| ImageError::Io {
@@ -440,10 +440,52 @@ fn unpack_stream(
         })?
         .take(resumed);
     let reader = head.chain(ChannelReader::new(rx));
-    let decompressed = compression::decompressing(reader)?;
-    let (_, size) = snapshot::unpack_sized(store, job.parent.as_ref(), &job.diff_id, decompressed)
-        .map_err(ImageError::from)?;
-    Ok(size)
+    // Inflating and unpacking (hashing, creating files) each take about as
+    // long as the other: a thread apiece overlaps them.
+    std::thread::scope(|scope| {
+        let (inflated_tx, inflated_rx) = sync_channel(PIPE_DEPTH);
+        let inflater = scope.spawn(move || -> Result<(), PullError> {
+            let decompressed = compression::decompressing(reader)?;
+            pump(decompressed, &inflated_tx);
+            Ok(())
+        });
+        let unpacked = snapshot::unpack_sized(
+            store,
+            job.parent.as_ref(),
+            &job.diff_id,
+            ChannelReader::new(inflated_rx),
+        );
+        let inflated = inflater.join().unwrap_or_else(|_| {
+            Err(PullError::Layer {
+                digest: job.digest.clone(),
+                reason: "the decompressor panicked".into(),
+            })
+        });
+        inflated?;
+        Ok(unpacked.map_err(ImageError::from)?.1)
+    })
+}
+
+/// Copies `reader` into the channel in chunks; a read error is passed on
+/// for the receiving side to report. Stops when the receiver hangs up.
+fn pump(mut reader: impl Read, tx: &SyncSender<io::Result<Vec<u8>>>) {
+    loop {
+        let mut buf = vec![0u8; CHUNK];
+        match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
 }
 
 /// Streams the rest of the blob into the ingest file and the unpacker,
@@ -452,7 +494,7 @@ fn download(
     client: &Client,
     job: &Job,
     mut ingest: Ingest,
-    tx: SyncSender<Vec<u8>>,
+    tx: SyncSender<io::Result<Vec<u8>>>,
     progress: &dyn Progress,
 ) -> Result<Ingest, PullError> {
     progress.layer(&job.short, LayerStatus::Downloading, job.descriptor.size);
@@ -513,7 +555,7 @@ fn stream_body(
     client: &Client,
     job: &Job,
     ingest: &mut Ingest,
-    tx: &SyncSender<Vec<u8>>,
+    tx: &SyncSender<io::Result<Vec<u8>>>,
     progress: &dyn Progress,
 ) -> Result<(), Transfer> {
     if ingest.len == job.descriptor.size {
@@ -547,7 +589,7 @@ fn stream_body(
             )));
         }
         ingest.append(&buf).map_err(Transfer::Fatal)?;
-        if tx.send(buf).is_err() {
+        if tx.send(Ok(buf)).is_err() {
             return Err(Transfer::UnpackerGone);
         }
         progress.bytes(&job.short, ingest.len);
@@ -662,15 +704,15 @@ impl Write for HashSink<'_> {
     }
 }
 
-/// Reads the chunks the downloader sends; EOF when it hangs up.
+/// Reads the chunks a producer thread sends; EOF when it hangs up.
 struct ChannelReader {
-    rx: Receiver<Vec<u8>>,
+    rx: Receiver<io::Result<Vec<u8>>>,
     current: Vec<u8>,
     pos: usize,
 }
 
 impl ChannelReader {
-    fn new(rx: Receiver<Vec<u8>>) -> ChannelReader {
+    fn new(rx: Receiver<io::Result<Vec<u8>>>) -> ChannelReader {
         ChannelReader {
             rx,
             current: Vec::new(),
@@ -684,7 +726,7 @@ impl Read for ChannelReader {
         while self.pos == self.current.len() {
             match self.rx.recv() {
                 Ok(chunk) => {
-                    self.current = chunk;
+                    self.current = chunk?;
                     self.pos = 0;
                 }
                 Err(_) => return Ok(0),
