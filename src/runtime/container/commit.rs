@@ -17,7 +17,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
 
-use oci_spec::image::{Config, ImageManifest, MediaType};
+use oci_spec::image::{Config, Descriptor, ImageManifest, MediaType};
 use serde_json::{Map, Value, json};
 
 use super::ContainerError;
@@ -70,8 +70,9 @@ pub enum CommitError {
     },
 }
 
-/// Everything `commit` can be told besides the container.
-#[derive(Debug, Clone, Default)]
+/// Everything `commit` can be told besides the container. The default
+/// pauses a running container, as docker does.
+#[derive(Debug, Clone)]
 pub struct CommitOptions<'a> {
     /// `name[:tag]` for the new image; a name alone gets `:latest`.
     pub reference: Option<&'a str>,
@@ -81,6 +82,18 @@ pub struct CommitOptions<'a> {
     pub changes: &'a [String],
     /// Freeze a running container while its layer is written.
     pub pause: bool,
+}
+
+impl Default for CommitOptions<'_> {
+    fn default() -> Self {
+        CommitOptions {
+            reference: None,
+            author: None,
+            message: None,
+            changes: &[],
+            pause: true,
+        }
+    }
 }
 
 /// The layer written, when the container changed anything.
@@ -106,42 +119,36 @@ pub fn commit(
         write_layer(store, c)?
     };
     if let Some(l) = &layer {
-        let blob = ContentStore::new(store)
-            .open(&l.diff_id)
-            .map_err(ImageError::from)?;
-        snapshot::unpack(store, parent.chain.last(), &l.diff_id, blob).map_err(ImageError::from)?;
+        unpack_layer(store, &parent, l)?;
     }
-    let created = config::rfc3339(SystemTime::now());
-    let image_config = build_config(
+    let build = Build {
         store,
         c,
-        &parent,
-        &changes,
+        parent: &parent,
+        changes: &changes,
         options,
-        layer.as_ref(),
-        &created,
-    )?;
-    let id = register(
-        store,
-        &parent,
-        &image_config,
-        layer.as_ref(),
-        reference.as_ref(),
-    )?;
-    let image_ref = reference
-        .as_ref()
-        .map(Reference::familiar)
-        .unwrap_or_default();
+        layer: layer.as_ref(),
+    };
+    let image_config = build.config()?;
+    let id = register(&build, &image_config, reference.as_ref())?;
+    let image_ref = reference.as_ref().map(Reference::familiar);
     c.record.event(
         store.root(),
         "commit",
         &[
             ("comment", options.message.unwrap_or_default().to_string()),
             ("imageID", id.to_string()),
-            ("imageRef", image_ref),
+            ("imageRef", image_ref.unwrap_or_default()),
         ],
     );
     Ok(id)
+}
+
+/// The snapshot, unpacked from the stored blob exactly as a pull would.
+fn unpack_layer(store: &Store, parent: &Image, layer: &Layer) -> Result<(), ImageError> {
+    let blob = ContentStore::new(store).open(&layer.diff_id)?;
+    snapshot::unpack(store, parent.chain.last(), &layer.diff_id, blob)?;
+    Ok(())
 }
 
 fn parse_tag(text: &str) -> Result<Reference, ImageError> {
@@ -269,61 +276,72 @@ pub(super) fn write_nodes<W: Write>(
     Ok(())
 }
 
-/// The parent's config with the container's runtime settings, the changes,
-/// the new layer and a history entry. Built on the parent's JSON so fields
-/// berth does not model (Healthcheck, OnBuild, ...) survive.
-fn build_config(
-    store: &Store,
-    c: &Container,
-    parent: &Image,
-    changes: &[Change],
-    options: &CommitOptions<'_>,
-    layer: Option<&Layer>,
-    created: &str,
-) -> Result<Value, CommitError> {
-    let bytes = ContentStore::new(store)
-        .read_verified(&parent.id)
-        .map_err(ImageError::from)?;
-    let mut root = match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return Err(invalid_config(&parent.id, "not a JSON object").into());
+/// What the new image is made of.
+struct Build<'a> {
+    store: &'a Store,
+    c: &'a Container,
+    parent: &'a Image,
+    changes: &'a [Change],
+    options: &'a CommitOptions<'a>,
+    layer: Option<&'a Layer>,
+}
+
+impl Build<'_> {
+    /// The parent's config with the container's runtime settings, the
+    /// changes, the new layer and a history entry. Built on the parent's JSON
+    /// so fields berth does not model (Healthcheck, OnBuild, ...) survive.
+    fn config(&self) -> Result<Value, CommitError> {
+        let mut root = self.parent_json()?;
+        let created = config::rfc3339(SystemTime::now());
+        let cmd = self.runtime_sections(&mut root)?;
+        root.insert("container".into(), json!(self.c.record.id));
+        root.insert("created".into(), json!(created));
+        match self.options.author {
+            Some(a) => root.insert("author".into(), json!(a)),
+            None => root.remove("author"),
+        };
+        if let Some(l) = self.layer {
+            let diff_id = json!(l.diff_id.as_str());
+            push_array(&mut root, &["rootfs", "diff_ids"], diff_id);
         }
-    };
-    let parent_exec = parent.config.config().clone().unwrap_or_default();
-    let (entrypoint, cmd) = split_args(&c.record.config.args, parent_exec.entrypoint().as_deref());
-    let container_exec = container_exec(c, &parent_exec, entrypoint.clone(), cmd.clone());
-    let mut exec = container_exec.clone();
-    apply_changes(&mut exec, changes);
-    let mut exec_json = merge_exec(root.get("config"), &exec)?;
-    if let Some(health) = &c.record.config.healthcheck {
-        exec_json.insert("Healthcheck".into(), healthcheck_json(health));
+        let created_by = cmd.unwrap_or_default().join(" ");
+        let entry = history(&created, created_by, self.options, self.layer.is_none());
+        push_array(&mut root, &["history"], entry);
+        Ok(Value::Object(root))
     }
-    root.insert("config".into(), Value::Object(exec_json));
-    root.insert(
-        "container_config".into(),
-        container_config(c, &container_exec, entrypoint, cmd.clone())?,
-    );
-    root.insert("container".into(), json!(c.record.id));
-    root.insert("created".into(), json!(created));
-    match options.author {
-        Some(a) => root.insert("author".into(), json!(a)),
-        None => root.remove("author"),
-    };
-    if let Some(l) = layer {
-        push_array(
-            &mut root,
-            &["rootfs", "diff_ids"],
-            json!(l.diff_id.as_str()),
-        );
+
+    fn parent_json(&self) -> Result<Map<String, Value>, CommitError> {
+        let id = &self.parent.id;
+        let bytes = ContentStore::new(self.store)
+            .read_verified(id)
+            .map_err(ImageError::from)?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(invalid_config(id, "not a JSON object").into()),
+        }
     }
-    let created_by = cmd.unwrap_or_default().join(" ");
-    push_array(
-        &mut root,
-        &["history"],
-        history(created, created_by, options, layer.is_none()),
-    );
-    Ok(Value::Object(root))
+
+    /// Sets `config` (the container's settings, then the changes) and
+    /// `container_config` (the container as it ran); returns its command.
+    fn runtime_sections(
+        &self,
+        root: &mut Map<String, Value>,
+    ) -> Result<Option<Vec<String>>, CommitError> {
+        let run = &self.c.record.config;
+        let parent_exec = self.parent.config.config().clone().unwrap_or_default();
+        let (entrypoint, cmd) = split_args(&run.args, parent_exec.entrypoint().as_deref());
+        let ran = container_exec(self.c, &parent_exec, entrypoint.clone(), cmd.clone());
+        let mut exec = ran.clone();
+        apply_changes(&mut exec, self.changes);
+        let mut exec_json = merge_exec(root.get("config"), &exec)?;
+        if let Some(health) = &run.healthcheck {
+            exec_json.insert("Healthcheck".into(), healthcheck_json(health));
+        }
+        root.insert("config".into(), Value::Object(exec_json));
+        let container = container_config(self.c, &ran, entrypoint, cmd.clone())?;
+        root.insert("container_config".into(), container);
+        Ok(cmd)
+    }
 }
 
 fn invalid_config(id: &Digest, reason: &str) -> ImageError {
@@ -490,25 +508,14 @@ fn push_array(root: &mut Map<String, Value>, path: &[&str], value: Value) {
 
 /// Writes config and manifest, then records the image (and its tag).
 fn register(
-    store: &Store,
-    parent: &Image,
+    build: &Build<'_>,
     image_config: &Value,
-    layer: Option<&Layer>,
     reference: Option<&Reference>,
 ) -> Result<ImageId, CommitError> {
-    let content = ContentStore::new(store);
+    let content = ContentStore::new(build.store);
     let (config_digest, config_size) = put_json(&content, image_config, "config")?;
-    let parent_manifest: ImageManifest = {
-        let bytes = content
-            .read_verified(&parent.manifest)
-            .map_err(ImageError::from)?;
-        serde_json::from_slice(&bytes).map_err(|e| ImageError::Build {
-            what: "manifest",
-            reason: format!("the parent manifest {} is invalid: {e}", parent.manifest),
-        })?
-    };
-    let mut layers = parent_manifest.layers().clone();
-    if let Some(l) = layer {
+    let mut layers = parent_layers(&content, build.parent)?;
+    if let Some(l) = build.layer {
         layers.push(config::descriptor(
             MediaType::ImageLayer,
             &l.diff_id,
@@ -522,10 +529,25 @@ fn register(
     let (manifest_digest, _) = put_json(&content, &manifest, "manifest")?;
     let record = ImageRecord {
         manifest: manifest_digest,
-        size: parent.size + layer.map_or(0, |l| l.unpacked),
+        size: build.parent.size + build.layer.map_or(0, |l| l.unpacked),
     };
-    Refs::new(store).add_image(&config_digest, record, reference)?;
+    Refs::new(build.store).add_image(&config_digest, record, reference)?;
     Ok(config_digest)
+}
+
+/// The parent manifest's layer descriptors, reused as they are (the blobs
+/// are already in the store, compressed or not).
+fn parent_layers(
+    content: &ContentStore<'_>,
+    parent: &Image,
+) -> Result<Vec<Descriptor>, ImageError> {
+    let bytes = content.read_verified(&parent.manifest)?;
+    let manifest: ImageManifest =
+        serde_json::from_slice(&bytes).map_err(|e| ImageError::Build {
+            what: "manifest",
+            reason: format!("the parent manifest {} is invalid: {e}", parent.manifest),
+        })?;
+    Ok(manifest.layers().clone())
 }
 
 fn put_json<T: serde::Serialize>(

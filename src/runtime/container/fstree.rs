@@ -131,13 +131,16 @@ fn list_xattrs(fd: BorrowedFd<'_>) -> nix::Result<Vec<CString>> {
 }
 
 /// The attributes a layer carries, as docker does (file capabilities) plus
-/// the user namespace. overlayfs's own (`trusted.overlay.*`) and host labels
-/// (`security.selinux`) describe this host, not the content.
+/// the user namespace. overlayfs's own (`trusted.overlay.*`, and
+/// `user.overlay.*`, which an overlay mounted with `userxattr` would obey)
+/// and host labels (`security.selinux`) describe this host, not the content.
 fn portable_xattrs(fd: BorrowedFd<'_>) -> nix::Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     for key in list_xattrs(fd)? {
         let Ok(name) = key.to_str() else { continue };
-        if name != "security.capability" && !name.starts_with("user.") {
+        let portable = name == "security.capability"
+            || (name.starts_with("user.") && !name.starts_with("user.overlay."));
+        if !portable {
             continue;
         }
         if let Some(value) = get_xattr(fd, &key)? {

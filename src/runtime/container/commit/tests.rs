@@ -133,6 +133,7 @@ fn tree() -> Tree {
     write(&upper.join("caps"), "binary");
     set_xattr(&upper.join("caps"), "security.capability", &CAP_NET_BIND);
     set_xattr(&upper.join("caps"), "user.note", b"kept");
+    set_xattr(&upper.join("caps"), "user.overlay.opaque", b"y");
     set_xattr(
         &upper.join("etc"),
         "trusted.overlay.origin",
@@ -196,8 +197,12 @@ fn placeholders_alone_are_no_change() {
     write(&upper.join("etc/hostname"), "");
     write(&upper.join("etc/resolv.conf"), "");
     mkdir(&upper.join("proc"));
-    assert!(changes(&upper, &[lower.clone()]).unwrap().is_empty());
-    let (nodes, _) = scan(&upper, &[lower.clone()]).unwrap();
+    assert!(
+        changes(&upper, std::slice::from_ref(&lower))
+            .unwrap()
+            .is_empty()
+    );
+    let (nodes, _) = scan(&upper, std::slice::from_ref(&lower)).unwrap();
     assert!(nodes.iter().all(|n| n.hidden));
 
     // A placeholder the user filled is a change like any other.
