@@ -36,6 +36,7 @@ pub struct CommitArgs {
         default_missing_value = "true"
     )]
     pub pause: bool,
+    /// The container to commit
     pub container: String,
     /// REPOSITORY[:TAG] for the new image
     pub reference: Option<String>,
@@ -58,6 +59,7 @@ pub fn commit(args: &CommitArgs, root: &Path) -> Result<i32, CliError> {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
+    /// The container to compare with its image
     pub container: String,
 }
 
@@ -75,6 +77,7 @@ pub struct ExportArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
+    /// The container to export
     pub container: String,
 }
 
