@@ -163,14 +163,6 @@ fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Whether an entry made it into the archive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Appended {
-    Yes,
-    /// Gone or replaced by another kind since it was listed (a live tree).
-    Skipped,
-}
-
 /// A tar stream of tree entries. Hardlinks are detected by inode among the
 /// entries written, so a file linked twice is stored once.
 pub struct TarOut<W: Write> {
@@ -208,26 +200,28 @@ impl<W: Write> TarOut<W> {
             .append_data(&mut header, OsStr::from_bytes(&name), io::empty())
     }
 
-    /// Anything but a directory: `name` in `dir`, archived as `path`.
+    /// Anything but a directory: `name` in `dir`, archived as `path`. An
+    /// entry gone or replaced by another kind since it was listed (a live
+    /// container) is left out.
     pub fn node(
         &mut self,
         dir: BorrowedFd<'_>,
         name: &OsStr,
         path: &[u8],
         st: &FileStat,
-    ) -> io::Result<Appended> {
+    ) -> io::Result<()> {
         let path_os = OsStr::from_bytes(path);
         match kind(st) {
             Kind::File => self.file(dir, name, path),
             Kind::Symlink => {
                 let target = match readlinkat(dir, name) {
                     Ok(t) => t,
-                    Err(Errno::ENOENT | Errno::EINVAL) => return Ok(Appended::Skipped),
+                    Err(Errno::ENOENT | Errno::EINVAL) => return Ok(()),
                     Err(e) => return Err(e.into()),
                 };
                 let mut header = header_for(st, EntryType::Symlink);
                 self.builder.append_link(&mut header, path_os, &target)?;
-                Ok(Appended::Yes)
+                Ok(())
             }
             Kind::Char | Kind::Block | Kind::Fifo => {
                 let entry_type = match kind(st) {
@@ -242,23 +236,23 @@ impl<W: Write> TarOut<W> {
                 }
                 self.builder
                     .append_data(&mut header, path_os, io::empty())?;
-                Ok(Appended::Yes)
+                Ok(())
             }
             // tar has no sockets; docker skips them too.
-            Kind::Socket | Kind::Dir => Ok(Appended::Skipped),
+            Kind::Socket | Kind::Dir => Ok(()),
         }
     }
 
-    fn file(&mut self, dir: BorrowedFd<'_>, name: &OsStr, path: &[u8]) -> io::Result<Appended> {
+    fn file(&mut self, dir: BorrowedFd<'_>, name: &OsStr, path: &[u8]) -> io::Result<()> {
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
         let fd = match openat(dir, name, flags, Mode::empty()) {
             Ok(fd) => fd,
-            Err(Errno::ENOENT | Errno::ELOOP) => return Ok(Appended::Skipped),
+            Err(Errno::ENOENT | Errno::ELOOP) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
         let st = fstat(&fd)?;
         if kind(&st) != Kind::File {
-            return Ok(Appended::Skipped);
+            return Ok(());
         }
         self.check_metacopy(fd.as_fd(), path)?;
         let path_os = OsStr::from_bytes(path);
@@ -268,7 +262,7 @@ impl<W: Write> TarOut<W> {
                 let mut header = header_for(&st, EntryType::Link);
                 let first = OsStr::from_bytes(first).to_os_string();
                 self.builder.append_link(&mut header, path_os, first)?;
-                return Ok(Appended::Yes);
+                return Ok(());
             }
             self.links.insert(key, path.to_vec());
         }
@@ -281,7 +275,7 @@ impl<W: Write> TarOut<W> {
         let data = File::from(fd).take(size).chain(io::repeat(0)).take(size);
         self.builder.append_data(&mut header, path_os, data)?;
         self.content_bytes += size;
-        Ok(Appended::Yes)
+        Ok(())
     }
 
     fn check_metacopy(&self, fd: BorrowedFd<'_>, path: &[u8]) -> io::Result<()> {
