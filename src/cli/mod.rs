@@ -12,6 +12,7 @@ mod output;
 mod plan;
 mod progress;
 mod registry;
+mod snapshot_verbs;
 mod stack_args;
 
 use std::path::PathBuf;
@@ -117,6 +118,12 @@ pub enum Command {
     Restart(manage::RestartArgs),
     /// Update the resource limits of one or more containers
     Update(manage::UpdateArgs),
+    /// Create a new image from a container's changes
+    Commit(snapshot_verbs::CommitArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(snapshot_verbs::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(snapshot_verbs::ExportArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(manage::ContainerCommand),
@@ -196,6 +203,9 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Rename(args) => manage::rename(&args, &cli.root),
         Command::Restart(args) => manage::restart(&args, &cli.root),
         Command::Update(args) => manage::update(&args, &cli.root),
+        Command::Commit(args) => snapshot_verbs::commit(&args, &cli.root),
+        Command::Diff(args) => snapshot_verbs::diff(&args, &cli.root),
+        Command::Export(args) => snapshot_verbs::export(&args, &cli.root),
         Command::Container(cmd) => manage::container(&cmd, &cli.root),
         Command::System(cmd) => manage::system(&cmd, &cli.root),
         Command::Version => manage::version(),

@@ -127,14 +127,14 @@ fn single_entry(dir: &Path) -> Result<PathBuf, String> {
     }
 }
 
-enum Direction<'a> {
+pub(super) enum Direction<'a> {
     Out(&'a mut dyn Write),
     In(&'a mut dyn Read),
 }
 
 /// Forks a child that enters the container's root and runs `work` with its end
 /// of a pipe, while this process pumps the other end.
-fn run_inside(
+pub(super) fn run_inside(
     store: &Store,
     c: &Container,
     work: impl FnOnce(OwnedFd) -> Result<(), String>,

@@ -1,11 +1,15 @@
 //! Containers: create/start (namespaces, rootfs, security), and their records on
 //! disk.
 
+pub mod commit;
 pub mod console;
 pub mod copy;
 pub mod create;
+pub mod diff;
 pub mod etc_files;
 pub mod exec;
+pub mod export;
+mod fstree;
 pub mod init;
 pub mod lifecycle;
 pub mod names;
