@@ -124,7 +124,9 @@ fn describes(manifest: &Manifest, config: &Member, layers: &[Member]) -> bool {
             .all(|(d, l)| d.digest == l.digest().as_str())
 }
 
-/// Every manifest reachable from index.json, whatever its platform.
+/// Every manifest reachable from index.json, whatever its platform. A
+/// multi-platform index may list manifests the archive does not carry (docker
+/// exports one platform); those are skipped.
 fn indexed_manifests(members: &Members) -> Result<Vec<(Member, Manifest)>, ArchiveError> {
     let index: Index = members.json(INDEX_JSON, "the archive")?;
     let mut out = Vec::new();
@@ -134,6 +136,10 @@ fn indexed_manifests(members: &Members) -> Result<Vec<(Member, Manifest)>, Archi
         .map(|d| (d, INDEX_JSON.to_string(), 0))
         .collect();
     while let Some((descriptor, by, depth)) = pending.pop() {
+        let digest = descriptor_digest(&descriptor, &by)?;
+        if !members.contains(&format::blob_path(digest.hex())) {
+            continue;
+        }
         let blob = blob(members, &descriptor, &by)?;
         let bytes = members.bytes(&blob.name, &blob.spooled)?;
         match format::kind_of(&descriptor.media_type, &bytes) {
@@ -257,9 +263,13 @@ fn parse_name(member: &str, name: &str) -> Result<Option<Reference>, ArchiveErro
     Ok(reference.digest().is_none().then_some(reference))
 }
 
+fn descriptor_digest(descriptor: &Descriptor, by: &str) -> Result<Digest, ArchiveError> {
+    Digest::parse(&descriptor.digest).map_err(|e| ArchiveError::invalid(by, e))
+}
+
 /// The blob a descriptor points at, checked against its digest and size.
 fn blob(members: &Members, descriptor: &Descriptor, by: &str) -> Result<Member, ArchiveError> {
-    let digest = Digest::parse(&descriptor.digest).map_err(|e| ArchiveError::invalid(by, e))?;
+    let digest = descriptor_digest(descriptor, by)?;
     let name = format::blob_path(digest.hex());
     let spooled = members.require(&name, by)?.clone();
     members::check_digest(&name, &digest, &spooled)?;

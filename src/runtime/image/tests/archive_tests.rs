@@ -464,6 +464,41 @@ fn an_oci_layout_loads_this_platform_and_names_from_annotations() {
     assert!(leftovers(&store).is_empty(), "{:?}", leftovers(&store));
 }
 
+/// docker ≥ 25 on containerd: manifest.json plus an index.json naming a
+/// multi-platform index of which only this platform's manifest is present.
+#[test]
+fn a_docker_archive_keeps_its_manifest_when_the_index_is_partial() {
+    let layer_gz = gzip(&sample_rootfs());
+    let diff_id = Digest::of_bytes(&sample_rootfs());
+    let config = config_json(&host_arch(), "sh", &[&diff_id]);
+    let manifest = oci_manifest(&config, &[(OCI_LAYER_GZIP, &layer_gz)]);
+    let mut absent = descriptor(OCI_MANIFEST, b"not in the archive");
+    absent["platform"] = json!({"os": "linux", "architecture": "other"});
+    let multi = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [absent, descriptor(OCI_MANIFEST, &manifest)],
+    }))
+    .unwrap();
+    let blob = |d: &[u8]| format!("blobs/sha256/{}", Digest::of_bytes(d).hex());
+    let tar = Archive::new()
+        .blob(&config)
+        .blob(&layer_gz)
+        .blob(&manifest)
+        .blob(&multi)
+        .json("index.json", &json!({"schemaVersion": 2, "manifests": [descriptor(OCI_INDEX, &multi)]}))
+        .json(
+            "manifest.json",
+            &json!([{"Config": blob(&config), "RepoTags": ["multi:1"], "Layers": [blob(&layer_gz)]}]),
+        )
+        .finish();
+    let (_dir, store) = new_store();
+    let loaded = load(&store, &tar).unwrap();
+    assert_eq!(tags(&loaded[0]), ["multi:1"]);
+    let image = ImageStore::new(&store).resolve("multi:1").unwrap();
+    assert_eq!(image.manifest, Digest::of_bytes(&manifest));
+    image.check_layers().unwrap();
+}
+
 #[test]
 fn a_corrupt_blob_is_rejected_and_nothing_is_registered() {
     let (_dir, store) = new_store();
