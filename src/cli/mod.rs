@@ -5,6 +5,7 @@ mod config;
 mod container;
 mod container_flags;
 mod image;
+mod image_archive;
 mod inspect;
 mod lifecycle;
 mod manage;
@@ -76,6 +77,10 @@ pub enum Command {
     Search(registry::SearchArgs),
     /// Import a rootfs tarball as a one-layer image
     Import(image::ImportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(image_archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(image_archive::LoadArgs),
     /// Create and run a new container from an image
     Run(container::RunArgs),
     /// Create a new container without starting it
@@ -182,6 +187,8 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Logout(args) => registry::logout(&args),
         Command::Search(args) => registry::search_cmd(&args),
         Command::Import(args) => image::import(&args, &cli.root),
+        Command::Save(args) => image_archive::save(&args, &cli.root),
+        Command::Load(args) => image_archive::load(&args, &cli.root),
         Command::Run(args) => container::run(&args, &cli.root),
         Command::Create(args) => container::create(&args, &cli.root),
         Command::Start(args) => container::start(&args, &cli.root),

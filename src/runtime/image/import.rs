@@ -178,7 +178,7 @@ fn store_layer(store: &Store, reader: impl Read) -> Result<StoredLayer, ImageErr
 
 /// Sniffs the first bytes and undoes gzip; refuses other compressions by name
 /// rather than failing later with a confusing tar error.
-fn decompressed<'r>(reader: impl Read + 'r) -> Result<Box<dyn Read + 'r>, ImageError> {
+pub(crate) fn decompressed<'r>(reader: impl Read + 'r) -> Result<Box<dyn Read + 'r>, ImageError> {
     let mut reader = reader;
     let mut head = [0u8; SNIFF_LEN];
     let n = read_up_to(&mut reader, &mut head).map_err(|source| ImageError::Input { source })?;

@@ -10,6 +10,7 @@
 //! config lists the layers' diff_ids, from which the ChainIDs, and so the
 //! snapshot directories, follow; nothing else needs to be stored per layer.
 
+pub mod archive;
 pub mod changes;
 pub mod compression;
 pub mod config;
