@@ -22,9 +22,7 @@ pub enum CompressionError {
 
 /// A reader of the uncompressed stream: gzip and zstd are undone, plain tar
 /// passes through.
-pub fn decompressing<'r>(
-    reader: impl Read + Send + 'r,
-) -> Result<Box<dyn Read + Send + 'r>, CompressionError> {
+pub fn decompressing<'r>(reader: impl Read + 'r) -> Result<Box<dyn Read + 'r>, CompressionError> {
     let mut reader = reader;
     let mut head = [0u8; SNIFF_LEN];
     let n = read_up_to(&mut reader, &mut head).map_err(CompressionError::Read)?;
@@ -58,6 +56,17 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+impl From<CompressionError> for super::ImageError {
+    fn from(e: CompressionError) -> Self {
+        match e {
+            CompressionError::Unsupported(format) => {
+                super::ImageError::UnsupportedCompression { format }
+            }
+            CompressionError::Read(source) => super::ImageError::Input { source },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub enum ImageError {
     #[error("cannot build the image {what}: {reason}")]
     Build { what: &'static str, reason: String },
     #[error(
-        "{format}-compressed input is not supported; decompress it first (plain and gzip-compressed tar are accepted)"
+        "{format}-compressed input is not supported; decompress it first (plain, gzip and zstd tar are accepted)"
     )]
     UnsupportedCompression { format: &'static str },
     #[error("cannot read the import input: {source}")]

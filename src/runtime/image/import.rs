@@ -7,14 +7,14 @@
 //! leaves at worst unreferenced blobs and snapshots, never a tag pointing at
 //! something missing.
 
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use flate2::read::MultiGzDecoder;
 use oci_spec::image::{Config, MediaType};
 
 use super::ImageId;
 use super::changes;
+use super::compression;
 use super::config;
 use super::content::{BlobWriter, ContentStore};
 use super::digest::Digest;
@@ -23,13 +23,6 @@ use super::reference::Reference;
 use super::refs::{ImageRecord, Refs};
 use super::snapshot::{self, ChainId};
 use crate::runtime::store::Store;
-
-const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
-const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
-const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
-const BZIP2_MAGIC: &[u8] = b"BZh";
-const SNIFF_LEN: usize = 6;
-const READ_BUFFER: usize = 1 << 16;
 
 /// Everything `import` can be told besides the input.
 #[derive(Debug, Clone, Default)]
@@ -150,7 +143,7 @@ struct StoredLayer {
 
 /// One pass over the input: decompress, tee into the blob writer, extract.
 fn store_layer(store: &Store, reader: impl Read) -> Result<StoredLayer, ImageError> {
-    let input = decompressed(reader)?;
+    let input = compression::decompressing(reader)?;
     let mut blob = ContentStore::new(store).writer()?;
     let mut tee = Tee {
         inner: input,
@@ -174,44 +167,6 @@ fn store_layer(store: &Store, reader: impl Read) -> Result<StoredLayer, ImageErr
         blob_size,
         unpacked_size,
     })
-}
-
-/// Sniffs the first bytes and undoes gzip; refuses other compressions by name
-/// rather than failing later with a confusing tar error.
-pub(crate) fn decompressed<'r>(reader: impl Read + 'r) -> Result<Box<dyn Read + 'r>, ImageError> {
-    let mut reader = reader;
-    let mut head = [0u8; SNIFF_LEN];
-    let n = read_up_to(&mut reader, &mut head).map_err(|source| ImageError::Input { source })?;
-    let head = &head[..n];
-    let stream = io::Cursor::new(head.to_vec()).chain(reader);
-    let unsupported = |format| Err(ImageError::UnsupportedCompression { format });
-    if head.starts_with(GZIP_MAGIC) {
-        let buffered = BufReader::with_capacity(READ_BUFFER, stream);
-        return Ok(Box::new(MultiGzDecoder::new(buffered)));
-    }
-    if head.starts_with(ZSTD_MAGIC) {
-        return unsupported("zstd");
-    }
-    if head.starts_with(XZ_MAGIC) {
-        return unsupported("xz");
-    }
-    if head.starts_with(BZIP2_MAGIC) && head.get(3).is_some_and(|b| (b'1'..=b'9').contains(b)) {
-        return unsupported("bzip2");
-    }
-    Ok(Box::new(stream))
-}
-
-fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Passes reads through and copies every byte into the blob writer. A write

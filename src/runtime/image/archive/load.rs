@@ -18,10 +18,10 @@ use super::format::{
 };
 use super::members::{self, Members, Spooled};
 use super::sources::{self, Candidate, Member};
+use crate::runtime::image::compression;
 use crate::runtime::image::config;
 use crate::runtime::image::content::ContentStore;
 use crate::runtime::image::digest::{Digest, HashingReader};
-use crate::runtime::image::import;
 use crate::runtime::image::reference::Reference;
 use crate::runtime::image::refs::{ImageRecord, Refs};
 use crate::runtime::image::snapshot::{self, ChainId, SnapshotError, TempSnapshot};
@@ -51,10 +51,12 @@ pub fn load(
     reader: impl Read,
     on_layer: &mut dyn FnMut(&Digest, u64),
 ) -> Result<Vec<LoadedImage>, ArchiveError> {
-    let input = import::decompressed(reader).map_err(|e| match e {
-        ImageError::Input { source } => ArchiveError::Read { source },
-        other => other.into(),
-    })?;
+    let input = compression::decompressing(reader)
+        .map_err(ImageError::from)
+        .map_err(|e| match e {
+            ImageError::Input { source } => ArchiveError::Read { source },
+            other => other.into(),
+        })?;
     let _content = store.lock_shared("content")?;
     let members = Members::read(store, input)?;
     let candidates = sources::candidates(&members)?;
@@ -182,7 +184,7 @@ fn unpack(
     exists: bool,
 ) -> Result<(Option<TempSnapshot>, u64), ArchiveError> {
     let file = members::open(&layer.spooled)?;
-    let input = import::decompressed(BufReader::with_capacity(READ_BUFFER, file))
+    let input = compression::decompressing(BufReader::with_capacity(READ_BUFFER, file))
         .map_err(|e| ArchiveError::layer(&layer.name, e))?;
     let mut hashing = HashingReader::new(input);
     let (temp, size) = if exists {

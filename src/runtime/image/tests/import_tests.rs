@@ -200,9 +200,11 @@ fn bad_change_fails_before_reading_the_input() {
 #[test]
 fn other_compressions_and_garbage_are_refused_cleanly() {
     let (_dir, store) = new_store();
-    let zstd = [0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0];
-    let err = import(&store, &zstd[..], None, &[], None).unwrap_err();
-    assert!(err.to_string().contains("zstd"), "{err}");
+    let xz = [0xfd, b'7', b'z', b'X', b'Z', 0, 0, 0];
+    let err = import(&store, &xz[..], None, &[], None).unwrap_err();
+    assert!(err.to_string().contains("xz"), "{err}");
+    let bad_zstd = [0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0];
+    assert!(import(&store, &bad_zstd[..], None, &[], None).is_err());
     let mut garbage = vec![0xAAu8; 4096];
     garbage[0] = b'x';
     let err = import(&store, &garbage[..], None, &[], None).unwrap_err();
