@@ -5,6 +5,7 @@ mod config;
 mod container;
 mod container_flags;
 mod image;
+mod images;
 mod inspect;
 mod lifecycle;
 mod manage;
@@ -76,6 +77,17 @@ pub enum Command {
     Search(registry::SearchArgs),
     /// Import a rootfs tarball as a one-layer image
     Import(image::ImportArgs),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(images::TagArgs),
+    /// Remove one or more images
+    Rmi(images::RmiArgs),
+    /// Show the history of an image
+    History(images::HistoryArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(images::ImageCommand),
     /// Create and run a new container from an image
     Run(container::RunArgs),
     /// Create a new container without starting it
@@ -182,6 +194,11 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Logout(args) => registry::logout(&args),
         Command::Search(args) => registry::search_cmd(&args),
         Command::Import(args) => image::import(&args, &cli.root),
+        Command::Images(args) => images::images(&args, &cli.root),
+        Command::Tag(args) => images::tag(&args, &cli.root),
+        Command::Rmi(args) => images::rmi(&args, &cli.root),
+        Command::History(args) => images::history(&args, &cli.root),
+        Command::Image(cmd) => images::image(&cmd, &cli.root),
         Command::Run(args) => container::run(&args, &cli.root),
         Command::Create(args) => container::create(&args, &cli.root),
         Command::Start(args) => container::start(&args, &cli.root),
