@@ -10,6 +10,16 @@
 //! linked outside the snapshot (CVE-2018-15664 class of bugs).
 //!
 //! AUFS-style whiteouts are converted to overlayfs's format on the way in.
+//!
+//! Policy for what a layer may carry, as docker does: setuid/setgid/sticky
+//! bits are kept; device nodes (char, block) and fifos are kept, created by
+//! `mknodat` in a directory reached as above, so only inside the snapshot,
+//! where only a container sees them (and the container's device cgroup
+//! decides whether it may open them). The snapshot root's own metadata may
+//! change, but nothing can replace it. Paths longer than PATH_MAX are
+//! refused, which bounds nesting depth; removing a replaced directory is
+//! iterative with one fd open at a time, whatever the depth
+//! (tests/malicious.rs holds the attack corpus).
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::{self, DirBuilder, File};
@@ -396,6 +406,16 @@ pub(crate) fn remove_tree(parent: BorrowedFd<'_>, name: &OsStr) -> nix::Result<(
         unlinkat(&up, done.as_os_str(), UnlinkatFlags::RemoveDir)?;
         cur = up;
     }
+}
+
+/// Removes the directory tree at `path` (see [`remove_tree`]); std's
+/// `remove_dir_all` holds an fd per level and fails on deep layers.
+pub(crate) fn remove_dir_all(path: &Path) -> io::Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    let parent = File::open(parent)?;
+    remove_tree(parent.as_fd(), name).map_err(io::Error::from)
 }
 
 /// Unlinks every entry of `dir` that is not a directory, stopping at the first

@@ -20,9 +20,8 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::fs::{self, File, Metadata};
+use std::fs::{self, Metadata};
 use std::io;
-use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -264,9 +263,8 @@ fn remove_snapshot(store: &Store, chain: &ChainId) -> Result<u64, GcError> {
 }
 
 fn remove_dir_tree(dir: &Path, name: &OsStr) -> Result<(), GcError> {
-    let parent = File::open(dir).map_err(|e| GcError::io("open", dir, e))?;
-    extract::remove_tree(parent.as_fd(), name)
-        .map_err(|e| GcError::io("remove", &dir.join(name), e.into()))
+    let path = dir.join(name);
+    extract::remove_dir_all(&path).map_err(|e| GcError::io("remove", &path, e))
 }
 
 /// `snapshots/tmp-*`, everything in `tmp/`, and index temp files, when their

@@ -57,7 +57,7 @@ pub enum ListError {
 /// The images `filter` keeps, newest first.
 pub fn list(images: &ImageStore<'_>, filter: &ImageFilter) -> Result<Vec<Summary>, ListError> {
     for pattern in &filter.references {
-        glob_match(pattern, "").map_err(|()| ListError::BadPattern {
+        glob_match(pattern, "").map_err(|BadPattern| ListError::BadPattern {
             pattern: pattern.clone(),
         })?;
     }
@@ -130,10 +130,14 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// A malformed glob pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadPattern;
+
 /// Go's `path.Match`: `*` is any run of characters but `/`, `?` one character
 /// but `/`, `[...]` a class (`[^...]` negated, `a-z` ranges), `\` escapes.
 /// Err for a malformed pattern, whatever the name.
-pub fn glob_match(pattern: &str, name: &str) -> Result<bool, ()> {
+pub fn glob_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
     let p: Vec<char> = pattern.chars().collect();
     let s: Vec<char> = name.chars().collect();
     validate(&p)?;
@@ -165,7 +169,7 @@ pub fn glob_match(pattern: &str, name: &str) -> Result<bool, ()> {
 
 /// Matches one name character at pattern position `pi`; the next pattern
 /// position on success. A `*` is left to the caller.
-fn step(p: &[char], pi: usize, c: char) -> Result<Option<usize>, ()> {
+fn step(p: &[char], pi: usize, c: char) -> Result<Option<usize>, BadPattern> {
     Ok(match p.get(pi) {
         None | Some('*') => None,
         Some('?') => (c != '/').then_some(pi + 1),
@@ -180,7 +184,7 @@ fn step(p: &[char], pi: usize, c: char) -> Result<Option<usize>, ()> {
 
 /// The class starting at `p[start] == '['`: whether `c` is in it, and the
 /// position after its `]`.
-fn class(p: &[char], start: usize, c: char) -> Result<(bool, usize), ()> {
+fn class(p: &[char], start: usize, c: char) -> Result<(bool, usize), BadPattern> {
     let mut i = start + 1;
     let negated = p.get(i) == Some(&'^');
     if negated {
@@ -190,7 +194,7 @@ fn class(p: &[char], start: usize, c: char) -> Result<(bool, usize), ()> {
     let mut first = true;
     loop {
         match p.get(i) {
-            None => return Err(()),
+            None => return Err(BadPattern),
             Some(']') if !first => return Ok((hit != negated, i + 1)),
             _ => {}
         }
@@ -206,21 +210,21 @@ fn class(p: &[char], start: usize, c: char) -> Result<(bool, usize), ()> {
     }
 }
 
-fn class_char(p: &[char], i: usize) -> Result<(char, usize), ()> {
+fn class_char(p: &[char], i: usize) -> Result<(char, usize), BadPattern> {
     match p.get(i) {
-        None | Some('-' | ']') => Err(()),
-        Some('\\') => p.get(i + 1).map(|c| (*c, i + 2)).ok_or(()),
+        None | Some('-' | ']') => Err(BadPattern),
+        Some('\\') => p.get(i + 1).map(|c| (*c, i + 2)).ok_or(BadPattern),
         Some(c) => Ok((*c, i + 1)),
     }
 }
 
 /// Classes and escapes must be well formed anywhere in the pattern, as in Go.
-fn validate(p: &[char]) -> Result<(), ()> {
+fn validate(p: &[char]) -> Result<(), BadPattern> {
     let mut i = 0;
     while i < p.len() {
         i = match p[i] {
             '[' => class(p, i, '\0')?.1,
-            '\\' if i + 1 >= p.len() => return Err(()),
+            '\\' if i + 1 >= p.len() => return Err(BadPattern),
             '\\' => i + 2,
             _ => i + 1,
         };

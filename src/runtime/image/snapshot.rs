@@ -278,8 +278,8 @@ impl TempSnapshot {
 impl Drop for TempSnapshot {
     fn drop(&mut self) {
         if !self.committed {
-            // std's remove_dir_all does not follow symlinks inside the tree.
-            let _ = fs::remove_dir_all(&self.path);
+            // Never follows symlinks inside the tree, and copes with any depth.
+            let _ = extract::remove_dir_all(&self.path);
         }
     }
 }
