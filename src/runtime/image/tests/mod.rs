@@ -3,6 +3,10 @@
 
 mod busybox;
 mod fixtures;
+mod gc_tests;
 mod import_tests;
+mod list_tests;
 mod malicious;
+mod remove_tests;
 mod resolve_tests;
+mod scenes;
