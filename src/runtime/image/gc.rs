@@ -22,7 +22,6 @@ use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -257,7 +256,7 @@ fn remove_snapshot(store: &Store, chain: &ChainId) -> Result<u64, GcError> {
     let to = dir.join(&tmp_name);
     fs::rename(&from, &to).map_err(|e| GcError::io("rename", &from, e))?;
     store::fsync_dir(&dir)?;
-    let size = tree_size(&to);
+    let size = snapshot::disk_usage(&to);
     remove_dir_tree(&dir, OsStr::new(&tmp_name))?;
     Ok(size)
 }
@@ -302,7 +301,7 @@ fn remove_temps(store: &Store, out: &mut Reclaimed) -> Result<(), GcError> {
 fn remove_temp(dir: &Path, name: &str, meta: &Metadata) -> Result<u64, GcError> {
     let path = dir.join(name);
     if meta.is_dir() {
-        let size = tree_size(&path);
+        let size = snapshot::disk_usage(&path);
         remove_dir_tree(dir, OsStr::new(name))?;
         return Ok(size);
     }
@@ -353,33 +352,6 @@ fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, GcError> {
     Ok(out)
 }
 
-/// Bytes of regular-file content under `root`, each inode counted once (a
-/// layer's hardlinks share their data): the unpacked size of a snapshot, as
-/// extraction counts it. Symlinks are not followed. Best effort: entries that
-/// cannot be read (a path beyond PATH_MAX) count as empty.
-pub fn tree_size(root: &Path) -> u64 {
-    let mut total = 0;
-    let mut seen = HashSet::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else {
-                continue;
-            };
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file() && (meta.nlink() == 1 || seen.insert((meta.dev(), meta.ino())))
-            {
-                total += meta.len();
-            }
-        }
-    }
-    total
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,18 +377,5 @@ mod tests {
         let later = now + STALE_AFTER + Duration::from_secs(1);
         assert!(is_abandoned(Some(me), &meta, later));
         assert!(is_abandoned(None, &meta, later));
-    }
-
-    #[test]
-    fn tree_size_counts_file_content_once_per_inode() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        fs::create_dir_all(root.join("a/b")).unwrap();
-        fs::write(root.join("a/one"), vec![0u8; 100]).unwrap();
-        fs::write(root.join("a/b/two"), vec![0u8; 20]).unwrap();
-        fs::hard_link(root.join("a/one"), root.join("link")).unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", root.join("s")).unwrap();
-        assert_eq!(tree_size(root), 120);
-        assert_eq!(tree_size(&root.join("absent")), 0);
     }
 }

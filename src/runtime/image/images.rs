@@ -8,7 +8,6 @@ use super::config;
 use super::content::ContentStore;
 use super::digest::{Digest, is_lower_hex};
 use super::error::ImageError;
-use super::gc;
 use super::reference::Reference;
 use super::refs::{Index, Refs};
 use super::snapshot::{self, ChainId};
@@ -71,7 +70,7 @@ impl Image {
                     digest: self.id.clone(),
                     reason: "too many non-empty layers in History section".into(),
                 })?;
-                gc::tree_size(dir)
+                snapshot::disk_usage(dir)
             };
             out.push(HistoryEntry {
                 created: step.created().clone(),
