@@ -4,12 +4,14 @@
 use std::path::Path;
 
 use clap::Args;
+use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::output::go_json;
 use super::{CliError, engine, print};
 use crate::runtime::container::lifecycle::{self, Container};
 use crate::runtime::container::record::{self, Status};
-use crate::runtime::image::{Image, ImageStore};
+use crate::runtime::image::{Image, ImageStore, Reference};
 use crate::runtime::monitor::logfile::log_path;
 use crate::runtime::store::Store;
 
@@ -130,18 +132,64 @@ fn security_opts(c: &Container) -> Vec<String> {
     out
 }
 
-pub fn image_json(image: &Image) -> Value {
+/// docker's image inspect object. `RepoDigests` are `name@<manifest>` for
+/// each tagged repository; berth records no parent images (`Parent` is
+/// empty); the config blob is read again for the docker-only `comment`.
+pub fn image_json(images: &ImageStore<'_>, image: &Image) -> Value {
     let config = serde_json::to_value(&image.config).unwrap_or_default();
+    let raw: Value = images
+        .content()
+        .read_verified(&image.id)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let index = images.refs().load().unwrap_or_default();
+    let tags: Vec<Reference> = image
+        .tags
+        .iter()
+        .filter_map(|t| Reference::parse(t).ok())
+        .collect();
+    let mut repos: Vec<String> = tags.iter().map(Reference::familiar_name).collect();
+    repos.dedup();
+    let lower: Vec<String> = image
+        .layer_dirs
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
     json!({
         "Id": image.id.to_string(),
-        "RepoTags": image.tags,
+        "RepoTags": tags.iter().map(Reference::familiar).collect::<Vec<_>>(),
+        "RepoDigests": repos.iter().map(|r| format!("{r}@{}", image.manifest)).collect::<Vec<_>>(),
+        "Parent": "",
+        "Comment": image_comment(&raw, &config),
         "Created": image.created,
+        "Author": config["author"].as_str().unwrap_or_default(),
+        "Config": match &config["config"] {
+            Value::Null => json!({}),
+            c => c.clone(),
+        },
         "Architecture": config["architecture"],
         "Os": config["os"],
-        "Config": config["config"],
-        "RootFS": {"Type": "layers", "Layers": config["rootfs"]["diff_ids"]},
         "Size": image.size,
+        "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": lower.join(":")}},
+        "RootFS": {"Type": "layers", "Layers": config["rootfs"]["diff_ids"]},
+        "Metadata": {"LastTagTime": index.last_tag_time(&image.id).unwrap_or(ZERO_TIME)},
     })
+}
+
+/// docker keeps the commit message in the config's `comment`; berth's own
+/// imports keep it in the newest history entry.
+fn image_comment(raw: &Value, config: &Value) -> String {
+    let newest = config["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .map(|h| &h["comment"]);
+    raw["comment"]
+        .as_str()
+        .or_else(|| newest.and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub fn inspect(args: &InspectArgs, root: &Path) -> Result<i32, CliError> {
@@ -157,19 +205,32 @@ pub fn inspect(args: &InspectArgs, root: &Path) -> Result<i32, CliError> {
             }
         }
     }
-    let text = match &args.format {
+    write_inspected(args.format.as_deref(), found)?;
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// Each object through the template, or all of them as a JSON array indented
+/// like docker's (four spaces, Go's escaping).
+pub fn write_inspected(format: Option<&str>, found: Vec<Value>) -> Result<(), CliError> {
+    let text = match format {
         Some(template) => found
             .iter()
             .map(|v| render_template(template, v).map(|t| format!("{t}\n")))
             .collect::<Result<String, String>>()
             .map_err(engine)?,
-        None => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&Value::Array(found)).unwrap_or_default()
-        ),
+        None => format!("{}\n", go_json(&indented(&Value::Array(found)))),
     };
-    print(&text)?;
-    Ok(if failed { 1 } else { 0 })
+    print(&text)
+}
+
+fn indented(value: &Value) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    match value.serialize(&mut serializer) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        Err(_) => value.to_string(),
+    }
 }
 
 fn lookup(store: &Store, name: &str, kind: Option<&str>) -> Option<Value> {
@@ -178,10 +239,11 @@ fn lookup(store: &Store, name: &str, kind: Option<&str>) -> Option<Value> {
     {
         return Some(container_json(store, &c));
     }
+    let images = ImageStore::new(store);
     if kind != Some("container")
-        && let Ok(image) = ImageStore::new(store).resolve(name)
+        && let Ok(image) = images.resolve(name)
     {
-        return Some(image_json(&image));
+        return Some(image_json(&images, &image));
     }
     None
 }

@@ -203,7 +203,7 @@ pub struct LogsArgs {
 }
 
 /// RFC 3339, a Unix time, or a duration before now (`10m`, `1h30m`).
-fn time_bound(text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
+pub(super) fn time_bound(text: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
     if let Some(t) = parse_time(text) {
         return Ok(t);
     }

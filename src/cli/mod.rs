@@ -6,6 +6,7 @@ mod container;
 mod container_flags;
 mod image;
 mod image_archive;
+mod images;
 mod inspect;
 mod lifecycle;
 mod manage;
@@ -81,6 +82,17 @@ pub enum Command {
     Save(image_archive::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(image_archive::LoadArgs),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(images::TagArgs),
+    /// Remove one or more images
+    Rmi(images::RmiArgs),
+    /// Show the history of an image
+    History(images::HistoryArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(images::ImageCommand),
     /// Create and run a new container from an image
     Run(container::RunArgs),
     /// Create a new container without starting it
@@ -189,6 +201,11 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Import(args) => image::import(&args, &cli.root),
         Command::Save(args) => image_archive::save(&args, &cli.root),
         Command::Load(args) => image_archive::load(&args, &cli.root),
+        Command::Images(args) => images::images(&args, &cli.root),
+        Command::Tag(args) => images::tag(&args, &cli.root),
+        Command::Rmi(args) => images::rmi(&args, &cli.root),
+        Command::History(args) => images::history(&args, &cli.root),
+        Command::Image(cmd) => images::image(&cmd, &cli.root),
         Command::Run(args) => container::run(&args, &cli.root),
         Command::Create(args) => container::create(&args, &cli.root),
         Command::Start(args) => container::start(&args, &cli.root),

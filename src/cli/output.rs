@@ -32,6 +32,84 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// docker's table writer exactly (Go tabwriter: minimum width 10, padding
+/// 3): every cell but the last of a line is padded to its column's width,
+/// the last is printed as is.
+pub fn docker_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    const MIN_WIDTH: usize = 10;
+    const PADDING: usize = 3;
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let lines: Vec<&Vec<String>> = std::iter::once(&header).chain(rows).collect();
+    let columns = lines.iter().map(|l| l.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            let widest = lines
+                .iter()
+                .filter(|l| i + 1 < l.len())
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0);
+            (widest + PADDING).max(MIN_WIDTH)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in lines {
+        for (i, cell) in line.iter().enumerate() {
+            out.push_str(cell);
+            if i + 1 < line.len() {
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count()));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// go-units' `HumanSizeWithPrecision`: decimal units and `precision`
+/// significant digits, as Go's `%.*g` prints them ("4.26MB", "512B", "1e+03kB").
+pub fn human_size(bytes: u64, precision: usize) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1000.0 && unit + 1 < UNITS.len() {
+        size /= 1000.0;
+        unit += 1;
+    }
+    format!("{}{}", go_general(size, precision.max(1)), UNITS[unit])
+}
+
+/// Go's `%.{precision}g` for a non-negative number.
+fn go_general(value: f64, precision: usize) -> String {
+    if value == 0.0 {
+        return "0".into();
+    }
+    let scientific = format!("{:.*e}", precision - 1, value);
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if exponent < -4 || exponent >= precision as i32 {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{}e{sign}{:02}", trim_fraction(mantissa), exponent.abs());
+    }
+    let decimals = (precision as i32 - 1 - exponent).max(0) as usize;
+    trim_fraction(&format!("{value:.decimals$}")).to_string()
+}
+
+fn trim_fraction(number: &str) -> &str {
+    if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
+    }
+}
+
+/// JSON as Go's encoder writes it: `<`, `>` and `&` escaped. They can only
+/// occur inside strings, so a textual replacement is exact.
+pub fn go_json(text: &str) -> String {
+    text.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
 /// go-units' HumanDuration, which docker prints.
 pub fn human_duration(secs: i64) -> String {
     let secs = secs.max(0);
@@ -82,6 +160,41 @@ mod tests {
         assert_eq!(human_duration(3700), "About an hour");
         assert_eq!(human_duration(3 * 3600), "3 hours");
         assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+
+    #[test]
+    fn docker_tables_have_a_minimum_width_and_a_ragged_last_column() {
+        let t = docker_table(
+            &["REPOSITORY", "TAG", "SIZE"],
+            &[vec!["bb".into(), "latest".into(), "4.26MB".into()]],
+        );
+        assert_eq!(
+            t,
+            "REPOSITORY   TAG       SIZE\nbb           latest    4.26MB\n"
+        );
+        let t = docker_table(&["A", "B"], &[vec!["x".into(), String::new()]]);
+        assert_eq!(t, "A         B\nx         \n");
+    }
+
+    #[test]
+    fn sizes_read_like_go_units() {
+        assert_eq!(human_size(0, 3), "0B");
+        assert_eq!(human_size(512, 3), "512B");
+        assert_eq!(human_size(1000, 3), "1kB");
+        assert_eq!(human_size(4_261_550, 3), "4.26MB");
+        assert_eq!(human_size(12_345, 3), "12.3kB");
+        assert_eq!(human_size(123_456, 3), "123kB");
+        assert_eq!(human_size(999_500, 3), "1e+03kB");
+        assert_eq!(human_size(16_430_000, 4), "16.43MB");
+        assert_eq!(human_size(2_000_000_000, 4), "2GB");
+    }
+
+    #[test]
+    fn go_json_escapes_html_characters() {
+        assert_eq!(
+            go_json(r#"{"a":"<none> & x"}"#),
+            r#"{"a":"\u003cnone\u003e \u0026 x"}"#
+        );
     }
 
     #[test]

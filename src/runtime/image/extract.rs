@@ -10,6 +10,16 @@
 //! linked outside the snapshot (CVE-2018-15664 class of bugs).
 //!
 //! AUFS-style whiteouts are converted to overlayfs's format on the way in.
+//!
+//! Policy for what a layer may carry, as docker does: setuid/setgid/sticky
+//! bits are kept; device nodes (char, block) and fifos are kept, created by
+//! `mknodat` in a directory reached as above, so only inside the snapshot,
+//! where only a container sees them (and the container's device cgroup
+//! decides whether it may open them). The snapshot root's own metadata may
+//! change, but nothing can replace it. Paths longer than PATH_MAX are
+//! refused, which bounds nesting depth; removing a replaced directory is
+//! iterative with one fd open at a time, whatever the depth
+//! (tests/malicious.rs holds the attack corpus).
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::{self, DirBuilder, File};
@@ -44,6 +54,8 @@ const ROOT_MODE: u32 = 0o755;
 /// Mode of parent directories a layer uses without listing them.
 const IMPLICIT_DIR_MODE: u32 = 0o755;
 const COPY_BUFFER: usize = 1 << 16;
+/// Linux's PATH_MAX: the longest path a process in the container can use.
+const PATH_MAX: usize = 4096;
 
 type Result<T> = std::result::Result<T, SnapshotError>;
 
@@ -369,25 +381,61 @@ fn replace_existing(
     Ok(false)
 }
 
-/// Removes a directory tree fd-relative, without following symlinks.
-fn remove_tree(parent: BorrowedFd<'_>, name: &OsStr) -> nix::Result<()> {
-    let fd = open_dir_nofollow(parent, name)?;
-    let dir = nix::dir::Dir::from_fd(fd.try_clone().map_err(|_| Errno::EMFILE)?)?;
-    let children: Vec<OsString> = dir
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_os_string())
-        .filter(|n| n != "." && n != "..")
-        .collect();
-    for child in &children {
-        let st = fstatat(&fd, child.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?;
-        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            remove_tree(fd.as_fd(), child)?;
-        } else {
-            unlinkat(&fd, child.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
+/// Removes the directory `name` in `parent` and everything below it, without
+/// following symlinks. Iterative, with one directory of the tree open at a
+/// time (the way back up is `..` of a directory only berth writes to), so no
+/// nesting depth a layer can build exhausts the stack or the fd table.
+pub(crate) fn remove_tree(parent: BorrowedFd<'_>, name: &OsStr) -> nix::Result<()> {
+    let mut path = vec![name.to_os_string()];
+    let mut cur = open_dir_nofollow(parent, name)?;
+    loop {
+        if let Some(sub) = clear_files(cur.as_fd())? {
+            cur = open_dir_nofollow(cur.as_fd(), &sub)?;
+            path.push(sub);
+            continue;
         }
+        // `cur` is empty: remove it from its parent and go up.
+        let Some(done) = path.pop() else {
+            return Err(Errno::EINVAL);
+        };
+        if path.is_empty() {
+            return unlinkat(parent, done.as_os_str(), UnlinkatFlags::RemoveDir);
+        }
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let up = openat(&cur, "..", flags, Mode::empty())?;
+        unlinkat(&up, done.as_os_str(), UnlinkatFlags::RemoveDir)?;
+        cur = up;
     }
-    unlinkat(parent, name, UnlinkatFlags::RemoveDir)
+}
+
+/// Removes the directory tree at `path` (see [`remove_tree`]); std's
+/// `remove_dir_all` holds an fd per level and fails on deep layers.
+pub(crate) fn remove_dir_all(path: &Path) -> io::Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    let parent = File::open(parent)?;
+    remove_tree(parent.as_fd(), name).map_err(io::Error::from)
+}
+
+/// Unlinks every entry of `dir` that is not a directory, stopping at the first
+/// subdirectory, whose name it returns (None: `dir` is now empty).
+fn clear_files(dir: BorrowedFd<'_>) -> nix::Result<Option<OsString>> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mut listing = nix::dir::Dir::from_fd(openat(dir, ".", flags, Mode::empty())?)?;
+    for entry in listing.iter() {
+        let entry = entry?;
+        let name = OsStr::from_bytes(entry.file_name().to_bytes());
+        if name == "." || name == ".." {
+            continue;
+        }
+        let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            return Ok(Some(name.to_os_string()));
+        }
+        unlinkat(dir, name, UnlinkatFlags::NoRemoveDir)?;
+    }
+    Ok(None)
 }
 
 /// `.wh.NAME` becomes a 0/0 character device NAME; `.wh..wh..opq` marks its
@@ -531,7 +579,9 @@ fn lset_xattr_at(dir: BorrowedFd<'_>, name: &OsStr, key: &CStr, value: &[u8]) ->
 }
 
 /// Normal components of an archive path: `/` and `.` are dropped (absolute
-/// paths land inside the root), `..` is refused.
+/// paths land inside the root), `..` is refused. Paths longer than PATH_MAX
+/// are refused too: nothing in a container could open them, and the bound
+/// caps how deep a layer can nest directories.
 fn clean_path(raw: &[u8]) -> std::result::Result<Vec<OsString>, String> {
     let mut parts = Vec::new();
     for c in Path::new(OsStr::from_bytes(raw)).components() {
@@ -541,6 +591,12 @@ fn clean_path(raw: &[u8]) -> std::result::Result<Vec<OsString>, String> {
             Component::ParentDir => return Err("'..' path components are not allowed".into()),
             Component::Prefix(_) => return Err("path prefixes are not allowed".into()),
         }
+    }
+    let len: usize = parts.iter().map(|p| p.len() + 1).sum();
+    if len > PATH_MAX {
+        return Err(format!(
+            "the path is {len} bytes long; paths inside a layer are limited to {PATH_MAX} (PATH_MAX)"
+        ));
     }
     Ok(parts)
 }

@@ -38,9 +38,50 @@ pub struct Image {
     pub created: Option<String>,
 }
 
+/// One step of an image's history, as `history` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub created: Option<String>,
+    pub created_by: String,
+    pub comment: String,
+    /// Unpacked size of the layer this step added; 0 for empty layers.
+    pub size: u64,
+    pub empty_layer: bool,
+}
+
 impl Image {
     pub fn short_id(&self) -> &str {
         self.id.short()
+    }
+
+    /// The config's history, newest first, each non-empty step paired with
+    /// its layer (in order, as docker pairs them). A layer's size is measured
+    /// on its snapshot: regular-file bytes, as extraction counted them.
+    pub fn history(&self) -> Result<Vec<HistoryEntry>, ImageError> {
+        let steps = self.config.history().clone().unwrap_or_default();
+        let mut layers = self.layer_dirs.iter();
+        let mut out = Vec::with_capacity(steps.len());
+        for step in steps {
+            let empty_layer = step.empty_layer().unwrap_or(false);
+            let size = if empty_layer {
+                0
+            } else {
+                let dir = layers.next().ok_or_else(|| ImageError::InvalidConfig {
+                    digest: self.id.clone(),
+                    reason: "too many non-empty layers in History section".into(),
+                })?;
+                snapshot::disk_usage(dir)
+            };
+            out.push(HistoryEntry {
+                created: step.created().clone(),
+                created_by: step.created_by().clone().unwrap_or_default(),
+                comment: step.comment().clone().unwrap_or_default(),
+                size,
+                empty_layer,
+            });
+        }
+        out.reverse();
+        Ok(out)
     }
 
     /// Fails when a layer snapshot is gone (crash, manual deletion), so a
@@ -138,6 +179,24 @@ impl<'a> ImageStore<'a> {
             b.created
                 .cmp(&a.created)
                 .then_with(|| a.reference.cmp(&b.reference))
+        });
+        Ok(out)
+    }
+
+    /// One entry per image (with all its tags), newest first; ties in
+    /// creation time are ordered by tag, then ID, so the output is stable.
+    pub fn all(&self) -> Result<Vec<Image>, ImageError> {
+        let index = self.refs().load()?;
+        let mut out = index
+            .images
+            .keys()
+            .map(|id| self.load(&index, id, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by(|a, b| {
+            b.created
+                .cmp(&a.created)
+                .then_with(|| a.tags.cmp(&b.tags))
+                .then_with(|| a.id.cmp(&b.id))
         });
         Ok(out)
     }

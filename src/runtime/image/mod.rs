@@ -18,10 +18,13 @@ pub mod content;
 pub mod digest;
 mod error;
 mod extract;
+pub mod gc;
 mod images;
 pub mod import;
+pub mod list;
 pub mod reference;
 pub mod refs;
+pub mod remove;
 pub mod snapshot;
 
 #[cfg(test)]
@@ -30,7 +33,7 @@ mod tests;
 pub use content::ContentStore;
 pub use digest::Digest;
 pub use error::ImageError;
-pub use images::{Image, ImageStore, MIN_ID_PREFIX};
+pub use images::{HistoryEntry, Image, ImageStore, MIN_ID_PREFIX};
 pub use import::{ImportOptions, import, import_with};
 pub use reference::Reference;
 pub use refs::Refs;

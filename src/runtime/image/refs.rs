@@ -17,9 +17,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use super::config;
 use super::digest::Digest;
 use super::error::ImageError;
 use super::reference::Reference;
@@ -50,6 +52,9 @@ pub struct Index {
     pub images: BTreeMap<Digest, ImageRecord>,
     #[serde(default)]
     pub refs: BTreeMap<String, RefTarget>,
+    /// When each tag was last set (RFC 3339), for `LastTagTime`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tagged: BTreeMap<String, String>,
 }
 
 impl Index {
@@ -79,6 +84,21 @@ impl Index {
             .collect()
     }
 
+    /// The latest time one of the image's current tags was set.
+    pub fn last_tag_time(&self, id: &Digest) -> Option<&str> {
+        self.tags_of(id)
+            .iter()
+            .filter_map(|k| self.tagged.get(k))
+            .max()
+            .map(String::as_str)
+    }
+
+    /// Removes a tag (by key); returns what it pointed at.
+    pub fn remove_tag(&mut self, key: &str) -> Option<RefTarget> {
+        self.tagged.remove(key);
+        self.refs.remove(key)
+    }
+
     fn set_tag(
         &mut self,
         reference: &Reference,
@@ -93,6 +113,8 @@ impl Index {
             manifest: record.manifest.clone(),
             config: id.clone(),
         };
+        self.tagged
+            .insert(key.clone(), config::rfc3339(SystemTime::now()));
         Ok(self.refs.insert(key, target))
     }
 }
@@ -181,7 +203,7 @@ impl<'a> Refs<'a> {
     /// Removes a tag; returns what it pointed at (None if it did not exist).
     pub fn untag(&self, reference: &Reference) -> Result<Option<RefTarget>, ImageError> {
         let key = tag_key(reference)?;
-        self.update(|index| Ok(index.refs.remove(&key)))
+        self.update(|index| Ok(index.remove_tag(&key)))
     }
 
     pub fn lookup(&self, reference: &Reference) -> Result<Option<RefTarget>, ImageError> {

@@ -10,9 +10,11 @@
 //! layer is unpacked into `snapshots/tmp-<unique>` and renamed to its final
 //! name only when complete, so a directory named by a ChainID is always whole.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -186,21 +188,28 @@ pub fn unpack_sized(
     Ok((chain, Some(size)))
 }
 
-/// Bytes of regular-file content under `dir`, not following symlinks; what
-/// cannot be read counts as zero.
+/// Bytes of regular-file content under `dir`, each inode once (a layer's
+/// hardlinks share their data), not following symlinks: the unpacked size as
+/// extraction counts it. Iterative, so no nesting depth overflows the stack;
+/// what cannot be read (a path beyond PATH_MAX) counts as zero.
 pub fn disk_usage(dir: &Path) -> u64 {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
     let mut total = 0;
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
+    let mut seen = HashSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
-        if kind.is_dir() {
-            total += disk_usage(&entry.path());
-        } else if kind.is_file() {
-            total += entry.metadata().map_or(0, |m| m.len());
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() && (meta.nlink() == 1 || seen.insert((meta.dev(), meta.ino())))
+            {
+                total += meta.len();
+            }
         }
     }
     total
@@ -278,8 +287,8 @@ impl TempSnapshot {
 impl Drop for TempSnapshot {
     fn drop(&mut self) {
         if !self.committed {
-            // std's remove_dir_all does not follow symlinks inside the tree.
-            let _ = fs::remove_dir_all(&self.path);
+            // Never follows symlinks inside the tree, and copes with any depth.
+            let _ = extract::remove_dir_all(&self.path);
         }
     }
 }
@@ -295,6 +304,19 @@ mod tests {
 
     fn d(s: &str) -> Digest {
         Digest::of_bytes(s.as_bytes())
+    }
+
+    #[test]
+    fn disk_usage_counts_file_content_once_per_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::write(root.join("a/one"), vec![0u8; 100]).unwrap();
+        fs::write(root.join("a/b/two"), vec![0u8; 20]).unwrap();
+        fs::hard_link(root.join("a/one"), root.join("link")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("s")).unwrap();
+        assert_eq!(disk_usage(root), 120);
+        assert_eq!(disk_usage(&root.join("absent")), 0);
     }
 
     #[test]

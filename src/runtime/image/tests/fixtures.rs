@@ -79,6 +79,72 @@ impl Layer {
         )
     }
 
+    pub fn block_dev(&mut self, name: &str, major: u32, minor: u32) -> &mut Layer {
+        self.raw(
+            EntryType::Block,
+            name,
+            "",
+            0o660,
+            (0, 0),
+            b"",
+            (major, minor),
+        )
+    }
+
+    /// An entry whose path (and link target) come from a PAX header, the
+    /// ustar fields holding harmless placeholders.
+    pub fn pax_entry(
+        &mut self,
+        kind: EntryType,
+        path: &str,
+        link: Option<&str>,
+        data: &[u8],
+    ) -> &mut Layer {
+        let mut records = vec![("path", path.as_bytes())];
+        if let Some(l) = link {
+            records.push(("linkpath", l.as_bytes()));
+        }
+        self.builder.append_pax_extensions(records).unwrap();
+        let placeholder_link = if link.is_some() { "placeholder" } else { "" };
+        self.raw(
+            kind,
+            "placeholder",
+            placeholder_link,
+            0o644,
+            (0, 0),
+            data,
+            (0, 0),
+        )
+    }
+
+    /// An entry whose path (and link target) are GNU long-name records.
+    pub fn gnu_long_entry(
+        &mut self,
+        kind: EntryType,
+        path: &str,
+        link: Option<&str>,
+        data: &[u8],
+    ) -> &mut Layer {
+        self.gnu_long_record(EntryType::GNULongName, path);
+        if let Some(l) = link {
+            self.gnu_long_record(EntryType::GNULongLink, l);
+        }
+        let link = if link.is_some() { "placeholder" } else { "" };
+        self.raw(kind, "placeholder", link, 0o644, (0, 0), data, (0, 0))
+    }
+
+    fn gnu_long_record(&mut self, kind: EntryType, value: &str) {
+        let mut data = value.as_bytes().to_vec();
+        data.push(0);
+        let mut h = Header::new_gnu();
+        h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        self.builder.append(&h, &data[..]).unwrap();
+    }
+
     pub fn fifo(&mut self, name: &str) -> &mut Layer {
         self.raw(EntryType::Fifo, name, "", 0o600, (0, 0), b"", (0, 0))
     }

@@ -4,6 +4,10 @@
 mod archive_tests;
 mod busybox;
 mod fixtures;
+mod gc_tests;
 mod import_tests;
+mod list_tests;
 mod malicious;
+mod remove_tests;
 mod resolve_tests;
+mod scenes;
