@@ -187,7 +187,7 @@ fn berth_loads_what_skopeo_writes() {
     );
     assert_eq!(
         s.inspect(&fresh, "copied/bb:oci", "{{json .RepoTags}}"),
-        r#"["docker.io/copied/bb:oci"]"#
+        r#"["copied/bb:oci"]"#
     );
 }
 

@@ -60,6 +60,8 @@ fn create_container(
     flags: &ContainerFlags,
 ) -> Result<record::ContainerRecord, CliError> {
     let image = resolve_or_pull(store, &flags.image, &flags.pull)?;
+    // Until the record names the image's layers, gc must not take them.
+    let _content = store.lock_shared("content").map_err(engine)?;
     image.check_layers().map_err(engine)?;
     let hostname_seed = new_id().map_err(engine)?;
     let config = flags.to_config(&image, &hostname_seed)?;

@@ -42,6 +42,14 @@ pub enum ImageCommand {
     Prune(PruneArgs),
     /// Import a rootfs tarball as a one-layer image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(super::registry::PullArgs),
+    /// Upload an image to a registry
+    Push(super::registry::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(super::image_archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(super::image_archive::LoadArgs),
 }
 
 pub fn image(cmd: &ImageCommand, root: &Path) -> Result<i32, CliError> {
@@ -53,6 +61,10 @@ pub fn image(cmd: &ImageCommand, root: &Path) -> Result<i32, CliError> {
         ImageCommand::Inspect(args) => inspect(args, root),
         ImageCommand::Prune(args) => prune(args, root),
         ImageCommand::Import(args) => import(args, root),
+        ImageCommand::Pull(args) => super::registry::pull_cmd(args, root),
+        ImageCommand::Push(args) => super::registry::push_cmd(args, root),
+        ImageCommand::Save(args) => super::image_archive::save(args, root),
+        ImageCommand::Load(args) => super::image_archive::load(args, root),
     }
 }
 

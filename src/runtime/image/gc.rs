@@ -269,6 +269,25 @@ fn remove_dir_tree(dir: &Path, name: &OsStr) -> Result<(), GcError> {
 /// `snapshots/tmp-*`, everything in `tmp/`, and index temp files, when their
 /// writer is gone or they are older than [`STALE_AFTER`].
 fn remove_temps(store: &Store, out: &mut Reclaimed) -> Result<(), GcError> {
+    remove_temps_if(store, out, is_abandoned)
+}
+
+/// Removes the temp files and snapshots of writers that died (a `kill -9`
+/// mid-pull). Safe while holding `content` shared, as writers do: a dead
+/// writer's temps are nobody's.
+pub fn sweep_dead_writers(store: &Store) -> Result<Reclaimed, GcError> {
+    let mut out = Reclaimed::default();
+    remove_temps_if(store, &mut out, |pid, _, _| {
+        pid.is_some_and(|p| !process_exists(p))
+    })?;
+    Ok(out)
+}
+
+fn remove_temps_if(
+    store: &Store,
+    out: &mut Reclaimed,
+    abandoned: impl Fn(Option<i32>, &Metadata, SystemTime) -> bool,
+) -> Result<(), GcError> {
     let now = SystemTime::now();
     let places = [
         (store.snapshots_dir(), Some(SNAPSHOT_TMP_PREFIX)),
@@ -289,7 +308,7 @@ fn remove_temps(store: &Store, out: &mut Reclaimed) -> Result<(), GcError> {
             let Ok(meta) = fs::symlink_metadata(&path) else {
                 continue;
             };
-            if is_abandoned(pid, &meta, now) {
+            if abandoned(pid, &meta, now) {
                 out.bytes += remove_temp(&dir, name, &meta)?;
                 out.temps += 1;
             }

@@ -28,6 +28,7 @@ use super::progress::{LayerStatus, Progress};
 use crate::runtime::image::compression::{self, CompressionError};
 use crate::runtime::image::config as image_config;
 use crate::runtime::image::digest::HashingReader;
+use crate::runtime::image::gc;
 use crate::runtime::image::refs::{ImageRecord, Refs};
 use crate::runtime::image::snapshot::{self, ChainId};
 use crate::runtime::image::{ContentStore, Digest, ImageError, ImageStore, Reference};
@@ -87,6 +88,9 @@ pub fn pull(
     progress: &dyn Progress,
 ) -> Result<Pulled, PullError> {
     let _content = store.lock_shared("content").map_err(ImageError::from)?;
+    if let Err(e) = gc::sweep_dead_writers(store) {
+        tracing::warn!("cannot remove what an interrupted pull left: {e}");
+    }
     let wanted = platform.cloned().unwrap_or_else(manifest::host_platform);
     let what = reference
         .digest()
