@@ -675,3 +675,56 @@ fn serve_token_registry(stream: TcpStream, port: u16) {
         let _ = stream.flush();
     }
 }
+
+/// Docker Hub names (`busybox` = docker.io/library/busybox:latest) pulled
+/// through a mirror from registries.toml, offline.
+#[test]
+fn hub_names_pull_through_a_configured_mirror() {
+    let registry = Registry::start();
+    let case = Case::new();
+    let id = case.import(&format!("{}/library/busybox:latest", registry.host()));
+    ok(
+        &case.berth(&[
+            "push",
+            &format!("{}/library/busybox:latest", registry.host()),
+        ]),
+        "push",
+    );
+    std::fs::write(
+        case.dir.path().join("registries.toml"),
+        format!(
+            "[registry.\"docker.io\"]\nmirrors = [\"{}\"]\n",
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let other = case.other_root();
+    let r = case.berth_in(&other, &["pull", "busybox"]);
+    ok(&r, "pull busybox through the mirror");
+    assert!(
+        r.stdout.contains("latest: Pulling from library/busybox"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("Status: Downloaded newer image for busybox:latest"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        r.stdout.lines().last(),
+        Some("docker.io/library/busybox:latest")
+    );
+    assert_eq!(image_id(&case, &other, "busybox"), id);
+    let r = case.berth_in(&other, &["images", "--format", "json"]);
+    assert!(
+        r.stdout.contains("\"Repository\":\"busybox\""),
+        "{}",
+        r.stdout
+    );
+    std::fs::write(case.dir.path().join("registries.toml"), "mirrors = 1\n").unwrap();
+    let r = case.berth_in(&other, &["pull", "busybox"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("registries.toml"), "{}", r.stderr);
+}
