@@ -513,7 +513,7 @@ fn register(
     reference: Option<&Reference>,
 ) -> Result<ImageId, CommitError> {
     let content = ContentStore::new(build.store);
-    let (config_digest, config_size) = put_json(&content, image_config, "config")?;
+    let (config_digest, config_size) = config::put_json(&content, image_config, "config")?;
     let mut layers = parent_layers(&content, build.parent)?;
     if let Some(l) = build.layer {
         layers.push(config::descriptor(
@@ -526,7 +526,7 @@ fn register(
         config::descriptor(MediaType::ImageConfig, &config_digest, config_size)?,
         layers,
     )?;
-    let (manifest_digest, _) = put_json(&content, &manifest, "manifest")?;
+    let (manifest_digest, _) = config::put_json(&content, &manifest, "manifest")?;
     let record = ImageRecord {
         manifest: manifest_digest,
         size: build.parent.size + build.layer.map_or(0, |l| l.unpacked),
@@ -548,18 +548,6 @@ fn parent_layers(
             reason: format!("the parent manifest {} is invalid: {e}", parent.manifest),
         })?;
     Ok(manifest.layers().clone())
-}
-
-fn put_json<T: serde::Serialize>(
-    content: &ContentStore<'_>,
-    value: &T,
-    what: &'static str,
-) -> Result<(Digest, u64), ImageError> {
-    let bytes = config::canonical_json(value).map_err(|e| ImageError::Build {
-        what,
-        reason: e.to_string(),
-    })?;
-    Ok(content.put_bytes(&bytes)?)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use oci_spec::image::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::content::ContentStore;
 use super::digest::Digest;
 use super::error::ImageError;
 
@@ -39,6 +40,19 @@ fn sort_keys(value: Value) -> Value {
         Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
         other => other,
     }
+}
+
+/// Stores `value` as a canonical-JSON blob (a config or manifest).
+pub fn put_json<T: Serialize>(
+    content: &ContentStore<'_>,
+    value: &T,
+    what: &'static str,
+) -> Result<(Digest, u64), ImageError> {
+    let bytes = canonical_json(value).map_err(|e| ImageError::Build {
+        what,
+        reason: e.to_string(),
+    })?;
+    Ok(content.put_bytes(&bytes)?)
 }
 
 pub fn parse_config(digest: &Digest, bytes: &[u8]) -> Result<ImageConfiguration, ImageError> {

@@ -85,7 +85,7 @@ pub fn import_with(
     );
     let image_config = config::single_layer_config(&layer.diff_id, &created, exec, history);
     let content = ContentStore::new(store);
-    let (config_digest, config_size) = put_json(&content, &image_config, "config")?;
+    let (config_digest, config_size) = config::put_json(&content, &image_config, "config")?;
     let manifest = config::manifest(
         config::descriptor(MediaType::ImageConfig, &config_digest, config_size)?,
         vec![config::descriptor(
@@ -94,7 +94,7 @@ pub fn import_with(
             layer.blob_size,
         )?],
     )?;
-    let (manifest_digest, _) = put_json(&content, &manifest, "manifest")?;
+    let (manifest_digest, _) = config::put_json(&content, &manifest, "manifest")?;
     let record = ImageRecord {
         manifest: manifest_digest,
         size: layer.unpacked_size,
@@ -112,18 +112,6 @@ fn exec_config(changes: &[String]) -> Result<Option<Config>, ImageError> {
     let mut exec = Config::default();
     changes::apply(&mut exec, &parsed);
     Ok(Some(exec))
-}
-
-fn put_json<T: serde::Serialize>(
-    content: &ContentStore<'_>,
-    value: &T,
-    what: &'static str,
-) -> Result<(Digest, u64), ImageError> {
-    let bytes = config::canonical_json(value).map_err(|e| ImageError::Build {
-        what,
-        reason: e.to_string(),
-    })?;
-    Ok(content.put_bytes(&bytes)?)
 }
 
 fn default_created() -> SystemTime {

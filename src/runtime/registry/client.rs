@@ -115,7 +115,7 @@ impl Client {
     /// `GET /v2/`, authenticating if asked to: how `login` checks credentials.
     pub fn ping(&self) -> Result<(), RegistryError> {
         let url = format!("{}/v2/", self.endpoint.base);
-        let response = self.send(&url, |agent, auth| with_auth(agent.get(&url), auth).call())?;
+        let response = self.send(|agent, auth| with_auth(agent.get(&url), auth).call())?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             401 | 403 => Err(RegistryError::Unauthorized {
@@ -127,7 +127,7 @@ impl Client {
 
     pub fn manifest(&self, reference: &str) -> Result<Fetched, RegistryError> {
         let url = self.url(&format!("manifests/{reference}"));
-        let mut response = self.send(&url, |agent, auth| {
+        let mut response = self.send(|agent, auth| {
             with_auth(agent.get(&url), auth)
                 .header("Accept", MANIFEST_ACCEPT)
                 .call()
@@ -171,7 +171,7 @@ impl Client {
     /// the registry honoured the range (false: the body starts at byte 0).
     pub fn blob(&self, digest: &Digest, offset: u64) -> Result<(Body, bool), RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
-        let response = self.send(&url, |agent, auth| {
+        let response = self.send(|agent, auth| {
             let request = with_auth(agent.get(&url), auth);
             if offset > 0 {
                 request.header("Range", format!("bytes={offset}-")).call()
@@ -212,7 +212,7 @@ impl Client {
 
     pub fn blob_exists(&self, digest: &Digest) -> Result<bool, RegistryError> {
         let url = self.url(&format!("blobs/{digest}"));
-        let response = self.send(&url, |agent, auth| with_auth(agent.head(&url), auth).call())?;
+        let response = self.send(|agent, auth| with_auth(agent.head(&url), auth).call())?;
         match response.status().as_u16() {
             200..=299 => Ok(true),
             404 => Ok(false),
@@ -233,7 +233,7 @@ impl Client {
                 encode(from)
             ));
         }
-        let response = self.send(&url, |agent, auth| {
+        let response = self.send(|agent, auth| {
             with_auth(agent.post(&url), auth)
                 .header("Content-Length", "0")
                 .send_empty()
@@ -280,7 +280,7 @@ impl Client {
         bytes: &[u8],
     ) -> Result<(), RegistryError> {
         let url = self.url(&format!("manifests/{tag}"));
-        let response = self.send(&url, |agent, auth| {
+        let response = self.send(|agent, auth| {
             with_auth(agent.put(&url), auth)
                 .header("Content-Type", media_type)
                 .send(bytes)
@@ -294,8 +294,7 @@ impl Client {
     /// `GET <base><path>` with the token dance; the status is the caller's to judge.
     pub fn get_raw(&self, path_and_query: &str) -> Result<(u16, Vec<u8>), RegistryError> {
         let url = format!("{}{path_and_query}", self.endpoint.base);
-        let mut response =
-            self.send(&url, |agent, auth| with_auth(agent.get(&url), auth).call())?;
+        let mut response = self.send(|agent, auth| with_auth(agent.get(&url), auth).call())?;
         let status = response.status().as_u16();
         let bytes = response
             .body_mut()
@@ -323,12 +322,10 @@ impl Client {
     /// and sends once more.
     fn send(
         &self,
-        url: &str,
         request: impl Fn(&Agent, Option<&str>) -> Result<Response<Body>, ureq::Error>,
     ) -> Result<Response<Body>, RegistryError> {
         let auth = self.current_auth();
-        let response =
-            request(&self.agent, auth.as_deref()).map_err(|e| self.unreachable(url, e))?;
+        let response = request(&self.agent, auth.as_deref()).map_err(|e| self.unreachable(e))?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -346,7 +343,7 @@ impl Client {
         if let Ok(mut slot) = self.authorization.lock() {
             *slot = Some(new_auth.clone());
         }
-        request(&self.agent, Some(&new_auth)).map_err(|e| self.unreachable(url, e))
+        request(&self.agent, Some(&new_auth)).map_err(|e| self.unreachable(e))
     }
 
     /// The Authorization header value a challenge asks for, if berth can give one.
@@ -381,7 +378,7 @@ impl Client {
         if let Some(c) = &self.credentials {
             request = request.header("Authorization", c.basic_header());
         }
-        let mut response = request.call().map_err(|e| self.unreachable(&url, e))?;
+        let mut response = request.call().map_err(|e| self.unreachable(e))?;
         match response.status().as_u16() {
             200 => {}
             401 | 403 => {
@@ -436,8 +433,7 @@ impl Client {
         }
     }
 
-    fn unreachable(&self, url: &str, e: ureq::Error) -> RegistryError {
-        let _ = url;
+    fn unreachable(&self, e: ureq::Error) -> RegistryError {
         RegistryError::Unreachable {
             host: self.endpoint.host.clone(),
             reason: e.to_string(),
