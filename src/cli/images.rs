@@ -549,7 +549,7 @@ pub fn prune(args: &PruneArgs, root: &Path) -> Result<i32, CliError> {
 
 /// docker's prompt: the question on stdout, one line read from stdin (a
 /// terminal or not); only `y` or `Y` agrees, and end of input is a no.
-fn confirm(question: &str) -> Result<bool, CliError> {
+pub(super) fn confirm(question: &str) -> Result<bool, CliError> {
     print(&format!("{question} [y/N] "))?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;

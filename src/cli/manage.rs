@@ -389,11 +389,17 @@ pub enum SystemCommand {
     /// Start again every container whose restart policy says so (after a reboot
     /// or a crash); safe to run any number of times
     Restore,
+    /// Show disk usage of images and containers
+    Df,
+    /// Remove stopped containers and dangling (with -a: all unused) images
+    Prune(super::disk::SystemPruneArgs),
 }
 
 pub fn system(cmd: &SystemCommand, root: &Path) -> Result<i32, CliError> {
     match cmd {
         SystemCommand::Restore => restore(root),
+        SystemCommand::Df => super::disk::df(root),
+        SystemCommand::Prune(args) => super::disk::system_prune(args, root),
     }
 }
 
@@ -417,33 +423,13 @@ fn restore(root: &Path) -> Result<i32, CliError> {
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {
     /// Remove all stopped containers
-    Prune(PruneArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct PruneArgs {
-    /// Do not prompt for confirmation
-    #[arg(short = 'f', long)]
-    pub force: bool,
+    Prune(super::disk::ContainerPruneArgs),
 }
 
 pub fn container(cmd: &ContainerCommand, root: &Path) -> Result<i32, CliError> {
     match cmd {
-        ContainerCommand::Prune(_) => prune(root),
+        ContainerCommand::Prune(args) => super::disk::container_prune(args, root),
     }
-}
-
-fn prune(root: &Path) -> Result<i32, CliError> {
-    let store = Store::open(root).map_err(engine)?;
-    let mut out = String::from("Deleted Containers:\n");
-    for c in lifecycle::list(&store).map_err(engine)? {
-        if !c.is_running() && lifecycle::remove(&store, &c, false).is_ok() {
-            out.push_str(&format!("{}\n", c.record.id));
-        }
-    }
-    out.push_str("\nTotal reclaimed space: 0B\n");
-    print(&out)?;
-    Ok(0)
 }
 
 fn os_arch() -> String {

@@ -4,6 +4,7 @@ mod completion;
 mod config;
 mod container;
 mod container_flags;
+mod disk;
 mod image;
 mod image_archive;
 mod images;
