@@ -447,14 +447,18 @@ fn a_corrupt_blob_is_detected_and_refetched() {
     bytes[1000] ^= 0xff;
     std::fs::write(&blob, &bytes).unwrap();
 
-    // Pushing it elsewhere reports the corruption instead of uploading it.
-    let copy = format!("{}/rot/copy:1", registry.host());
-    let r = case.berth_in(&other, &["tag", &name, &copy]);
-    if r.code == 0 {
-        let r = case.berth_in(&other, &["push", &copy]);
-        assert_eq!(r.code, 1);
-        assert!(r.stderr.contains("corrupt"), "{}", r.stderr);
-    }
+    // Pushing it to a registry that lacks it reports the corruption instead
+    // of uploading it.
+    let elsewhere = Registry::start();
+    let copy = format!("{}/rot/copy:1", elsewhere.host());
+    ok(&case.berth_in(&other, &["tag", &name, &copy]), "tag");
+    let r = case.berth_in(&other, &["push", &copy]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("is corrupt in the local store"),
+        "{}",
+        r.stderr
+    );
     // Without its snapshot, the next pull verifies the blob, drops it and refetches.
     for entry in std::fs::read_dir(other.join("snapshots"))
         .unwrap()
