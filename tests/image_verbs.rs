@@ -4,11 +4,9 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use support::cli::Run;
+use support::cli::{Run, berth_with_input};
 use support::images::{busybox_tar, import_busybox};
 use support::runtime::Fixture;
 
@@ -38,26 +36,6 @@ fn image_id(f: &Fixture, name: &str) -> String {
 
 fn dir_entries(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| d.count())
-}
-
-/// `berth ARGS` with `input` on its standard input.
-fn berth_with_input(f: &Fixture, args: &[&str], input: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("--root")
-        .arg(&f.root)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn berth");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("wait for berth").into()
 }
 
 #[test]
@@ -318,14 +296,14 @@ fn image_prune_asks_first_and_reports_what_it_freed() {
         declined.stdout,
         "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] "
     );
-    let no = berth_with_input(&f, &["image", "prune"], "n\n");
+    let no = berth_with_input(&f.root, &["image", "prune"], "n\n");
     assert_eq!(no.code, 0);
     assert_eq!(
         ok(&f.berth(&["images", "-q", "-f", "dangling=true"])),
         dangling
     );
 
-    let yes = berth_with_input(&f, &["image", "prune"], "y\n");
+    let yes = berth_with_input(&f.root, &["image", "prune"], "y\n");
     let text = ok(&yes);
     assert!(
         text.contains("[y/N] Deleted Images:\ndeleted: sha256:"),

@@ -2,27 +2,8 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use support::cli::Run;
+use support::cli::berth_with_input;
 use support::runtime::Fixture;
-
-fn with_input(f: &Fixture, args: &[&str], input: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("--root")
-        .arg(&f.root)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn berth");
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).expect("stdin");
-    }
-    Run::from(child.wait_with_output().expect("berth"))
-}
 
 fn df_row(f: &Fixture, kind: &str) -> Vec<String> {
     let r = f.berth(&["system", "df"]);
@@ -68,7 +49,7 @@ fn df_counts_and_prune_reclaims() {
     );
 
     // Declined: nothing goes.
-    let r = with_input(&f, &["container", "prune"], "n\n");
+    let r = berth_with_input(&f.root, &["container", "prune"], "n\n");
     assert_eq!(r.code, 0);
     assert!(
         r.stdout

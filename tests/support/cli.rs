@@ -45,3 +45,29 @@ pub fn berth_env(root: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -
         },
     }
 }
+
+/// `berth --root <root> ARGS...` with `input` on its standard input.
+pub fn berth_with_input(root: &Path, args: &[&str], input: &str) -> Run {
+    use std::io::Write;
+    use std::process::Stdio;
+    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => panic!("cannot run berth: {e}"),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // berth may exit before reading everything; that is its answer.
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    match child.wait_with_output() {
+        Ok(out) => out.into(),
+        Err(e) => panic!("waiting for berth: {e}"),
+    }
+}
