@@ -59,7 +59,7 @@ fn create_container(
     store: &Store,
     flags: &ContainerFlags,
 ) -> Result<record::ContainerRecord, CliError> {
-    let image = resolve_or_pull(store, &flags.image, &flags.pull)?;
+    let image = resolve_or_pull(store, flags.image(), &flags.pull)?;
     // Until the record names the image's layers, gc must not take them.
     let _content = store.lock_shared("content").map_err(engine)?;
     image.check_layers().map_err(engine)?;
@@ -67,7 +67,7 @@ fn create_container(
     let config = flags.to_config(&image, &hostname_seed)?;
     let request = CreateRequest {
         name: flags.name.clone(),
-        image: flags.image.clone(),
+        image: flags.image().to_string(),
         image_id: image.id.to_string(),
         config,
     };

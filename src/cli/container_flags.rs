@@ -122,11 +122,17 @@ pub struct ContainerFlags {
     /// Pull the image before creating: always, missing (when absent) or never
     #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
     pub pull: String,
-    /// The image to run
-    pub image: String,
-    /// The command and its arguments
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// The image to run, then the command and its arguments
+    // One list, so that everything after the image belongs to the command even
+    // when it looks like a flag (`run busybox -c ...`, as docker reads it).
+    #[arg(
+        value_name = "IMAGE [COMMAND] [ARG...]",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub image_and_command: Vec<String>,
 }
 
 fn invalid(message: String) -> CliError {
@@ -134,6 +140,14 @@ fn invalid(message: String) -> CliError {
 }
 
 impl ContainerFlags {
+    pub fn image(&self) -> &str {
+        self.image_and_command.first().map_or("", String::as_str)
+    }
+
+    pub fn command(&self) -> &[String] {
+        self.image_and_command.get(1..).unwrap_or_default()
+    }
+
     /// The container's configuration: flags win over the image's settings.
     pub fn to_config(&self, image: &Image, id_hint: &str) -> Result<RunConfig, CliError> {
         let img = image.config.config().clone().unwrap_or_default();
@@ -224,10 +238,10 @@ impl ContainerFlags {
             Some(e) => (vec![e.clone()], None),
             None => (entrypoint.unwrap_or_default(), cmd),
         };
-        let cmd = if self.command.is_empty() {
+        let cmd = if self.command().is_empty() {
             cmd.unwrap_or_default()
         } else {
-            self.command.clone()
+            self.command().to_vec()
         };
         let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
         if args.is_empty() {
@@ -378,5 +392,52 @@ fn env_entry(entry: &str) -> Option<(String, String)> {
     match entry.split_once('=') {
         Some((k, v)) => Some((k.to_string(), v.to_string())),
         None => std::env::var(entry).ok().map(|v| (entry.to_string(), v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+
+    fn run_args(line: &[&str]) -> (String, Vec<String>) {
+        let cli = match Cli::try_parse_from(line) {
+            Ok(cli) => cli,
+            Err(e) => panic!("{line:?}: {e}"),
+        };
+        match cli.command {
+            Command::Run(args) => (
+                args.flags.image().to_string(),
+                args.flags.command().to_vec(),
+            ),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn everything_after_the_image_is_the_command() {
+        let (image, cmd) = run_args(&[
+            "berth",
+            "run",
+            "--rm",
+            "--entrypoint",
+            "sh",
+            "bb",
+            "-c",
+            "echo hi",
+        ]);
+        assert_eq!(image, "bb");
+        assert_eq!(cmd, ["-c", "echo hi"]);
+        let (image, cmd) = run_args(&["berth", "run", "-e", "A=1", "bb", "--rm", "-d"]);
+        assert_eq!(image, "bb");
+        assert_eq!(cmd, ["--rm", "-d"]);
+    }
+
+    #[test]
+    fn the_image_alone_has_no_command() {
+        let (image, cmd) = run_args(&["berth", "run", "-d", "bb"]);
+        assert_eq!(image, "bb");
+        assert!(cmd.is_empty());
     }
 }
