@@ -8,6 +8,7 @@ use clap::Args;
 use super::CliError;
 use crate::runtime::container::record::RunConfig;
 use crate::runtime::image::Image;
+use crate::runtime::image::config::ImageHealthcheck;
 use crate::runtime::monitor::health::HealthConfig;
 use crate::spec::duration::Duration;
 use crate::spec::units::parse_bytes;
@@ -101,21 +102,23 @@ pub struct ContainerFlags {
     /// Command to run to check health (in a shell)
     #[arg(long = "health-cmd", value_name = "CMD")]
     pub health_cmd: Option<String>,
-    /// Time between running the check (e.g. 30s)
-    #[arg(long = "health-interval", default_value = "30s")]
-    pub health_interval: String,
-    /// Maximum time to allow one check to run
-    #[arg(long = "health-timeout", default_value = "30s")]
-    pub health_timeout: String,
-    /// Consecutive failures needed to report unhealthy
-    #[arg(long = "health-retries", default_value_t = 3)]
-    pub health_retries: u32,
-    /// Start period during which failures do not count
-    #[arg(long = "health-start-period", default_value = "0s")]
-    pub health_start_period: String,
-    /// Time between checks during the start period
-    #[arg(long = "health-start-interval", default_value = "5s")]
-    pub health_start_interval: String,
+    // The timings are options, not defaults: unset ones come from the image's
+    // HEALTHCHECK, then from docker's defaults.
+    /// Time between running the check (e.g. 30s) [default: 30s]
+    #[arg(long = "health-interval", value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run [default: 30s]
+    #[arg(long = "health-timeout", value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy [default: 3]
+    #[arg(long = "health-retries", value_name = "N")]
+    pub health_retries: Option<u32>,
+    /// Start period during which failures do not count [default: 0s]
+    #[arg(long = "health-start-period", value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+    /// Time between checks during the start period [default: 5s]
+    #[arg(long = "health-start-interval", value_name = "DURATION")]
+    pub health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck", conflicts_with = "health_cmd")]
     pub no_healthcheck: bool,
@@ -205,7 +208,7 @@ impl ContainerFlags {
                 .or_else(|| img.stop_signal().clone()),
             stop_timeout: self.stop_timeout,
             restart_policy: self.restart_policy()?,
-            healthcheck: self.healthcheck()?,
+            healthcheck: self.healthcheck(image.healthcheck.as_ref())?,
             log_max_size: self
                 .log_opt("max-size")?
                 .map(|v| {
@@ -269,24 +272,57 @@ impl ContainerFlags {
         Ok(out)
     }
 
-    fn healthcheck(&self) -> Result<Option<HealthConfig>, CliError> {
-        let Some(cmd) = &self.health_cmd else {
-            return Ok(None);
+    /// docker's rules: `--no-healthcheck` disables any check, `--health-cmd`
+    /// replaces the image's test, and each timing flag overrides the image's.
+    fn healthcheck(
+        &self,
+        image: Option<&ImageHealthcheck>,
+    ) -> Result<Option<HealthConfig>, CliError> {
+        let test = match (&self.health_cmd, image) {
+            _ if self.no_healthcheck => return Ok(None),
+            (Some(cmd), _) => vec!["CMD-SHELL".to_string(), cmd.clone()],
+            (None, Some(h)) => h.test.clone(),
+            (None, None) => return Ok(None),
         };
-        let duration = |flag: &str, text: &str| {
+        if test.first().is_none_or(|kind| kind == "NONE") {
+            return Ok(None);
+        }
+        let base = image.cloned().unwrap_or_default();
+        let timing = |flag: &str, given: &Option<String>, image_ns: i64, default: u64| {
+            let Some(text) = given else {
+                return Ok(match u64::try_from(image_ns) {
+                    Ok(ns) if ns > 0 => std::time::Duration::from_nanos(ns),
+                    _ => std::time::Duration::from_secs(default),
+                });
+            };
             Duration::parse(text).map(Duration::as_std).map_err(|e| {
                 invalid(format!(
                     "invalid argument {text:?} for \"--{flag}\" flag: {e}"
                 ))
             })
         };
+        let retries = match (self.health_retries, u32::try_from(base.retries)) {
+            (Some(n), _) => n,
+            (None, Ok(n)) if n > 0 => n,
+            _ => 3,
+        };
         Ok(Some(HealthConfig {
-            test: vec!["CMD-SHELL".into(), cmd.clone()],
-            interval: duration("health-interval", &self.health_interval)?,
-            timeout: duration("health-timeout", &self.health_timeout)?,
-            start_period: duration("health-start-period", &self.health_start_period)?,
-            start_interval: duration("health-start-interval", &self.health_start_interval)?,
-            retries: self.health_retries,
+            test,
+            interval: timing("health-interval", &self.health_interval, base.interval, 30)?,
+            timeout: timing("health-timeout", &self.health_timeout, base.timeout, 30)?,
+            start_period: timing(
+                "health-start-period",
+                &self.health_start_period,
+                base.start_period,
+                0,
+            )?,
+            start_interval: timing(
+                "health-start-interval",
+                &self.health_start_interval,
+                base.start_interval,
+                5,
+            )?,
+            retries,
         }))
     }
 
@@ -399,7 +435,10 @@ fn env_entry(entry: &str) -> Option<(String, String)> {
 mod tests {
     use clap::Parser;
 
+    use std::time::Duration;
+
     use super::super::{Cli, Command};
+    use crate::runtime::image::config::ImageHealthcheck;
 
     fn run_args(line: &[&str]) -> (String, Vec<String>) {
         let cli = match Cli::try_parse_from(line) {
@@ -432,6 +471,60 @@ mod tests {
         let (image, cmd) = run_args(&["berth", "run", "-e", "A=1", "bb", "--rm", "-d"]);
         assert_eq!(image, "bb");
         assert_eq!(cmd, ["--rm", "-d"]);
+    }
+
+    fn flags(line: &[&str]) -> super::ContainerFlags {
+        let mut argv = vec!["berth", "run"];
+        argv.extend_from_slice(line);
+        argv.push("bb");
+        match Cli::try_parse_from(&argv).map(|c| c.command) {
+            Ok(Command::Run(args)) => args.flags,
+            other => panic!("{argv:?}: {other:?}"),
+        }
+    }
+
+    fn image_check() -> ImageHealthcheck {
+        ImageHealthcheck {
+            test: vec!["CMD".into(), "true".into()],
+            interval: 2_000_000_000,
+            timeout: 0,
+            start_period: 0,
+            start_interval: 0,
+            retries: 7,
+        }
+    }
+
+    #[test]
+    fn the_image_healthcheck_is_used_with_flag_overrides() {
+        let image = image_check();
+        let got = flags(&["--health-timeout", "4s"]).healthcheck(Some(&image));
+        let Ok(Some(check)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(check.test, ["CMD", "true"]);
+        assert_eq!(check.interval, Duration::from_secs(2));
+        assert_eq!(check.timeout, Duration::from_secs(4));
+        assert_eq!(check.start_interval, Duration::from_secs(5));
+        assert_eq!(check.retries, 7);
+    }
+
+    #[test]
+    fn health_cmd_replaces_and_no_healthcheck_disables() {
+        let image = image_check();
+        let got = flags(&["--health-cmd", "exit 0"]).healthcheck(Some(&image));
+        let Ok(Some(check)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(check.test, ["CMD-SHELL", "exit 0"]);
+        assert_eq!(check.interval, Duration::from_secs(2));
+        let off = flags(&["--no-healthcheck"]).healthcheck(Some(&image));
+        assert!(matches!(off, Ok(None)), "{off:?}");
+        let none = ImageHealthcheck {
+            test: vec!["NONE".into()],
+            ..image
+        };
+        assert!(matches!(flags(&[]).healthcheck(Some(&none)), Ok(None)));
+        assert!(matches!(flags(&[]).healthcheck(None), Ok(None)));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use oci_spec::image::{
     Arch, Config, Descriptor, History, ImageConfiguration, ImageManifest, ImageManifestBuilder,
     MediaType, Os, RootFs,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::content::ContentStore;
@@ -60,6 +60,39 @@ pub fn parse_config(digest: &Digest, bytes: &[u8]) -> Result<ImageConfiguration,
         digest: digest.clone(),
         reason: e.to_string(),
     })
+}
+
+/// docker's `config.Healthcheck`, which the OCI image config does not define.
+/// Durations are Go nanoseconds; zero or less means "the default".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ImageHealthcheck {
+    pub test: Vec<String>,
+    pub interval: i64,
+    pub timeout: i64,
+    pub start_period: i64,
+    pub start_interval: i64,
+    pub retries: i64,
+}
+
+/// The image's HEALTHCHECK, when its config has a usable one. A malformed one
+/// is ignored rather than making the image unusable, as docker does with
+/// fields it cannot read.
+pub fn healthcheck(bytes: &[u8]) -> Option<ImageHealthcheck> {
+    #[derive(Deserialize)]
+    struct Outer {
+        config: Option<Inner>,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(rename = "Healthcheck")]
+        healthcheck: Option<ImageHealthcheck>,
+    }
+    serde_json::from_slice::<Outer>(bytes)
+        .ok()?
+        .config?
+        .healthcheck
+        .filter(|h| !h.test.is_empty())
 }
 
 /// The config's `rootfs.diff_ids`, validated.
@@ -211,5 +244,26 @@ mod tests {
         assert_eq!(json["os"], "linux");
         assert_eq!(json["rootfs"]["type"], "layers");
         assert_eq!(json["rootfs"]["diff_ids"][0], d.as_str());
+    }
+
+    #[test]
+    fn docker_healthcheck_is_read_from_the_config_bytes() {
+        let bytes = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},
+            "config":{"Healthcheck":{"Test":["CMD-SHELL","wget -q localhost"],"Interval":5000000000,"Retries":2}}}"#;
+        let check = healthcheck(bytes).unwrap();
+        assert_eq!(check.test, ["CMD-SHELL", "wget -q localhost"]);
+        assert_eq!(
+            (check.interval, check.timeout, check.retries),
+            (5_000_000_000, 0, 2)
+        );
+        assert_eq!(healthcheck(br#"{"config":{}}"#), None);
+        assert_eq!(
+            healthcheck(br#"{"config":{"Healthcheck":{"Test":[]}}}"#),
+            None
+        );
+        assert_eq!(
+            healthcheck(br#"{"config":{"Healthcheck":{"Test":7}}}"#),
+            None
+        );
     }
 }

@@ -36,6 +36,7 @@ pub struct Image {
     /// Unpacked size in bytes.
     pub size: u64,
     pub created: Option<String>,
+    pub healthcheck: Option<config::ImageHealthcheck>,
 }
 
 /// One step of an image's history, as `history` shows it.
@@ -250,6 +251,7 @@ impl<'a> ImageStore<'a> {
             chain,
             layer_dirs,
             size: record.size,
+            healthcheck: config::healthcheck(&bytes),
         })
     }
 }
