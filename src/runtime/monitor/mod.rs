@@ -3,7 +3,7 @@
 //! ended, and cleans up its cgroup (and the container itself with `--rm`).
 //!
 //! In the foreground (`run`, `start -a`) the CLI process is the monitor; with `-d`
-//! a forked, session-leading copy is.
+//! a session-leading, freshly executed berth is.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -96,17 +96,32 @@ pub fn run_foreground(
     result
 }
 
+/// The first argument of a re-executed berth that is to be a detached monitor.
+pub const MONITOR_FLAG: &str = "--container-monitor";
+/// A detached monitor's argv[0], as `ps` shows it.
+pub const MONITOR_NAME: &str = "berth-monitor";
+
 /// Starts a created container under a detached monitor and returns once its
 /// command is running (or has failed to start).
+///
+/// The monitor is a fresh execution of berth rather than a plain fork: a fork
+/// would keep every page the CLI had touched for the container's whole life,
+/// about 10 MB each; a fresh image maps only what supervising needs.
 pub fn start_detached(store: &Store, record: &ContainerRecord) -> Result<(), MonitorError> {
     let (read_end, write_end) = nix::unistd::pipe().map_err(|e| sys("pipe", e))?;
-    // SAFETY: berth is single-threaded here; the child only supervises and exits.
+    let argv = monitor_argv(store.root(), &record.id, &write_end)?;
+    // SAFETY: berth is single-threaded here; the child only detaches and execs.
     match unsafe { fork() }.map_err(|e| sys("fork", e))? {
         ForkResult::Child => {
             drop(read_end);
-            let code = detached_monitor(store, record, write_end);
-            // SAFETY: ends the monitor without unwinding into the CLI's code.
-            unsafe { libc::_exit(code) }
+            detach();
+            let error = nix::unistd::execv(c"/proc/self/exe", &argv).unwrap_err();
+            send_report(
+                Some(write_end),
+                &InitError::engine(format!("starting the container's monitor: {error}")).encode(),
+            );
+            // SAFETY: ends the child without unwinding into the CLI's code.
+            unsafe { libc::_exit(125) }
         }
         ForkResult::Parent { .. } => {
             drop(write_end);
@@ -115,9 +130,31 @@ pub fn start_detached(store: &Store, record: &ContainerRecord) -> Result<(), Mon
     }
 }
 
-fn detached_monitor(store: &Store, record: &ContainerRecord, report: OwnedFd) -> i32 {
+fn monitor_argv(
+    root: &Path,
+    id: &str,
+    report: &OwnedFd,
+) -> Result<Vec<std::ffi::CString>, MonitorError> {
+    use std::os::unix::ffi::OsStrExt;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(report).to_string();
+    [
+        MONITOR_NAME.as_bytes(),
+        MONITOR_FLAG.as_bytes(),
+        root.as_os_str().as_bytes(),
+        id.as_bytes(),
+        fd.as_bytes(),
+    ]
+    .into_iter()
+    .map(|arg| {
+        std::ffi::CString::new(arg).map_err(|_| sys("monitor argument", nix::errno::Errno::EINVAL))
+    })
+    .collect()
+}
+
+/// The monitor outlives the CLI: its own session, and none of the CLI's
+/// terminal or pipes.
+fn detach() {
     let _ = setsid();
-    // The monitor outlives the CLI: it must not hold the CLI's terminal or pipes.
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -128,6 +165,30 @@ fn detached_monitor(store: &Store, record: &ContainerRecord, report: OwnedFd) ->
             unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), target) };
         }
     }
+}
+
+/// The detached monitor's entry point: `berth --container-monitor ROOT ID FD`,
+/// as [`start_detached`] runs it; FD is the start-report pipe.
+pub fn detached_main(args: &[std::ffi::OsString]) -> i32 {
+    let [root, id, fd] = args else {
+        return 125;
+    };
+    let Some(fd) = fd.to_str().and_then(|f| f.parse::<i32>().ok()) else {
+        return 125;
+    };
+    // SAFETY: start_detached passed this fd, open and ours alone, on exec.
+    let report = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let cloexec = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC);
+    let _ = nix::fcntl::fcntl(&report, cloexec);
+    let id = id.to_string_lossy();
+    let store = Store::open_readonly(root);
+    let record = match record::read_record(&record::container_dir(store.root(), &id)) {
+        Ok(record) => record,
+        Err(e) => {
+            send_report(Some(report), &InitError::engine(e.to_string()).encode());
+            return 125;
+        }
+    };
     if block_signals().is_err() {
         return 125;
     }
@@ -135,7 +196,7 @@ fn detached_monitor(store: &Store, record: &ContainerRecord, report: OwnedFd) ->
         attach: false,
         interactive: false,
     };
-    match supervise(store, record, mode, Some(report)) {
+    match supervise(&store, &record, mode, Some(report)) {
         Ok(code) => code,
         Err(e) => e.exit_code(),
     }
