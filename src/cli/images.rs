@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use super::image::{ImportArgs, import};
 use super::inspect::{image_json, write_inspected};
-use super::lifecycle::{ListFormat, time_bound};
+use super::lifecycle::ListFormat;
+use super::logs::time_bound;
 use super::output::{docker_table, go_json, human_duration, human_size};
 use super::{CliError, each, engine, print};
 use crate::runtime::image::list::{self, ImageFilter, ListError, Summary};

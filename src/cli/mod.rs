@@ -10,6 +10,7 @@ mod image_archive;
 mod images;
 mod inspect;
 mod lifecycle;
+mod logs;
 mod manage;
 mod output;
 mod plan;
@@ -103,7 +104,7 @@ pub enum Command {
     /// List containers
     Ps(lifecycle::PsArgs),
     /// Fetch the logs of a container
-    Logs(lifecycle::LogsArgs),
+    Logs(logs::LogsArgs),
     /// Stop one or more running containers
     Stop(lifecycle::StopArgs),
     /// Kill one or more running containers
@@ -211,7 +212,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Create(args) => container::create(&args, &cli.root),
         Command::Start(args) => container::start(&args, &cli.root),
         Command::Ps(args) => lifecycle::ps(&args, &cli.root),
-        Command::Logs(args) => lifecycle::logs(&args, &cli.root),
+        Command::Logs(args) => logs::logs(&args, &cli.root),
         Command::Stop(args) => lifecycle::stop(&args, &cli.root),
         Command::Kill(args) => lifecycle::kill(&args, &cli.root),
         Command::Rm(args) => lifecycle::rm(&args, &cli.root),

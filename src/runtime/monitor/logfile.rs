@@ -175,49 +175,67 @@ pub fn log_files(path: &Path) -> Vec<PathBuf> {
 
 /// A line as berth writes it, `{"log":"...","stream":"...","time":"..."}`, read
 /// without a general JSON parser, so `logs` of a large log is bound by the disk.
-/// Returns (the log text still escaped, stream, time), or None for any other
-/// shape or an escape it does not handle (`\uXXXX`): the caller then falls back
-/// to serde.
-pub fn parse_fast(raw: &[u8]) -> Option<(&[u8], &str, &str)> {
-    let rest = raw.strip_prefix(b"{\"log\":\"")?;
-    let end = string_end(rest)?;
-    let (log, rest) = (&rest[..end], &rest[end + 1..]);
-    let rest = rest.strip_prefix(b",\"stream\":\"")?;
-    let end = rest.iter().position(|b| *b == b'"')?;
-    let stream = std::str::from_utf8(&rest[..end]).ok()?;
-    let rest = rest[end + 1..].strip_prefix(b",\"time\":\"")?;
-    let end = rest.iter().position(|b| *b == b'"')?;
-    let time = std::str::from_utf8(&rest[..end]).ok()?;
-    Some((log, stream, time))
-}
-
-/// Where a JSON string body ends (its closing quote), checking that every
-/// escape in it is one `write_unescaped` handles.
-fn string_end(bytes: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => return Some(i),
-            b'\\' => {
-                if !matches!(
-                    bytes.get(i + 1)?,
-                    b'n' | b't' | b'r' | b'b' | b'f' | b'"' | b'\\' | b'/'
-                ) {
-                    return None;
-                }
-                i += 2;
-            }
-            _ => i += 1,
-        }
+/// The log text is unescaped straight into `out` (after `prefix(stream, time)`
+/// has chosen which buffer and added, say, a timestamp). Returns false, with
+/// nothing written, for any other shape or an escape it does not handle
+/// (`\uXXXX`): the caller then falls back to serde.
+///
+/// The fields are found from the line's end, so the text is scanned once.
+pub fn decode_fast<'o, O: ?Sized + 'o>(
+    raw: &[u8],
+    out: &'o mut O,
+    prefix: impl FnOnce(&'static str, &[u8], &'o mut O) -> Option<&'o mut Vec<u8>>,
+) -> bool {
+    let Some((log, stream, time)) = split_fields(raw) else {
+        return false;
+    };
+    if !plain_escapes(log) {
+        return false;
     }
-    None
+    if let Some(sink) = prefix(stream, time, out) {
+        unescape_into(sink, log);
+    }
+    true
 }
 
-/// Writes an escaped JSON string body (as `parse_fast` returns it) unescaped,
-/// in runs, without building a copy.
-pub fn write_unescaped(out: &mut dyn std::io::Write, mut bytes: &[u8]) -> std::io::Result<()> {
-    while let Some(pos) = bytes.iter().position(|b| *b == b'\\') {
-        out.write_all(&bytes[..pos])?;
+/// (the escaped log text, stream, time) of a line in berth's own layout.
+fn split_fields(raw: &[u8]) -> Option<(&[u8], &'static str, &[u8])> {
+    let body = raw.strip_prefix(b"{\"log\":\"")?.strip_suffix(b"\"}")?;
+    // The time holds no quote, so the last quote ends the `"time":"` key.
+    let quote = memchr::memrchr(b'"', body)?;
+    let time = &body[quote + 1..];
+    let body = body[..=quote].strip_suffix(b"\",\"time\":\"")?;
+    let (body, stream) = if let Some(rest) = body.strip_suffix(b"\",\"stream\":\"stdout") {
+        (rest, "stdout")
+    } else {
+        (body.strip_suffix(b"\",\"stream\":\"stderr")?, "stderr")
+    };
+    Some((body, stream, time))
+}
+
+/// Whether a string body has no bare quote and only escapes `unescape_into`
+/// handles.
+fn plain_escapes(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+        i += at;
+        if bytes[i] == b'"'
+            || !matches!(
+                bytes.get(i + 1),
+                Some(b'n' | b't' | b'r' | b'b' | b'f' | b'"' | b'\\' | b'/')
+            )
+        {
+            return false;
+        }
+        i += 2;
+    }
+    true
+}
+
+/// Appends an escaped JSON string body unescaped.
+fn unescape_into(out: &mut Vec<u8>, mut bytes: &[u8]) {
+    while let Some(pos) = memchr::memchr(b'\\', bytes) {
+        out.extend_from_slice(&bytes[..pos]);
         let byte = match bytes.get(pos + 1) {
             Some(b'n') => b'\n',
             Some(b't') => b'\t',
@@ -225,12 +243,12 @@ pub fn write_unescaped(out: &mut dyn std::io::Write, mut bytes: &[u8]) -> std::i
             Some(b'b') => 8,
             Some(b'f') => 12,
             Some(other) => *other,
-            None => return Ok(()),
+            None => return,
         };
-        out.write_all(&[byte])?;
+        out.push(byte);
         bytes = &bytes[pos + 2..];
     }
-    out.write_all(bytes)
+    out.extend_from_slice(bytes);
 }
 
 #[cfg(test)]
@@ -292,24 +310,33 @@ mod tests {
         w.flush_partial()?;
         for line in std::fs::read_to_string(&path)?.lines() {
             let slow: LogLine = serde_json::from_str(line).map_err(std::io::Error::other)?;
-            match parse_fast(line.as_bytes()) {
-                Some((log, stream, time)) => {
-                    let mut text = Vec::new();
-                    write_unescaped(&mut text, log)?;
-                    assert_eq!(
-                        (text.as_slice(), stream, time),
-                        (
-                            slow.log.as_bytes(),
-                            slow.stream.as_str(),
-                            slow.time.as_str()
-                        )
-                    );
-                }
-                None => assert!(
+            let mut seen = None;
+            let mut text = Vec::new();
+            let fast = decode_fast(line.as_bytes(), &mut text, |stream, time, text| {
+                seen = Some((stream, time.to_vec()));
+                Some(text)
+            });
+            if fast {
+                assert_eq!(text, slow.log.as_bytes());
+                assert_eq!(
+                    seen,
+                    Some((slow.stream.as_str(), slow.time.as_bytes().to_vec()))
+                );
+            } else {
+                assert!(
                     line.contains("\\u"),
                     "only \\u escapes need the slow path: {line}"
-                ),
+                );
             }
+        }
+        for odd in [
+            r#"{"log":"a"b","stream":"stdout","time":"t"}"#,
+            r#"{"log":"a","stream":"stdin","time":"t"}"#,
+            r#"{"log":"a\","stream":"stdout","time":"t"}"#,
+            r#"{"stream":"stdout","log":"a","time":"t"}"#,
+        ] {
+            let fast = decode_fast(odd.as_bytes(), &mut Vec::new(), |_, _, text| Some(text));
+            assert!(!fast, "{odd}");
         }
         Ok(())
     }
