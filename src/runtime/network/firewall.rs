@@ -687,6 +687,15 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_binary_names_the_package() {
+        let e = spawn_error("iptables-restore", std::io::ErrorKind::NotFound.into());
+        assert_eq!(
+            e.to_string(),
+            "iptables-restore not found: install the iptables package (apt-get install iptables)"
+        );
+    }
+
+    #[test]
     fn container_rules_name_the_container() {
         let c = Chains::for_root(Path::new("/r"));
         let ports = [PublishedPort {
