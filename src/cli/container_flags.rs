@@ -122,6 +122,15 @@ pub struct ContainerFlags {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck", conflicts_with = "health_cmd")]
     pub no_healthcheck: bool,
+    /// Publish a container's port(s) to the host ([ip:][host_port:]port[/proto])
+    #[arg(short = 'p', long = "publish", value_name = "LIST")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long = "expose", value_name = "LIST")]
+    pub expose: Vec<String>,
     /// Pull the image before creating: always, missing (when absent) or never
     #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
     pub pull: String,
@@ -166,6 +175,13 @@ impl ContainerFlags {
             labels.insert(k.to_string(), v.to_string());
         }
         let (no_new_privileges, seccomp) = self.security()?;
+        let ports = super::publish::port_config(
+            &self.publish,
+            &self.expose,
+            self.publish_all,
+            img.exposed_ports().as_deref().unwrap_or_default(),
+            &self.network,
+        )?;
         Ok(RunConfig {
             args,
             env,
@@ -226,6 +242,9 @@ impl ContainerFlags {
                 })
                 .transpose()?,
             layers: image.layer_dirs.clone(),
+            ports: ports.bindings,
+            publish_all: self.publish_all,
+            exposed_ports: ports.exposed,
         })
     }
 

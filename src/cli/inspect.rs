@@ -81,6 +81,7 @@ pub fn container_json(store: &Store, c: &Container) -> Value {
             "Labels": cfg.labels,
             "StopSignal": cfg.stop_signal,
             "StopTimeout": cfg.stop_timeout,
+            "ExposedPorts": super::port::exposed_ports(cfg),
         },
         "HostConfig": {
             "NetworkMode": cfg.network_mode,
@@ -97,6 +98,8 @@ pub fn container_json(store: &Store, c: &Container) -> Value {
             "NanoCpus": cfg.cpus.map_or(0, |c| (c * 1e9).round() as i64),
             "CpuShares": cfg.cpu_shares.unwrap_or(0),
             "PidsLimit": cfg.pids_limit,
+            "PortBindings": super::port::port_bindings(cfg),
+            "PublishAllPorts": cfg.publish_all,
         },
         "GraphDriver": {
             "Name": "overlay",
@@ -108,7 +111,7 @@ pub fn container_json(store: &Store, c: &Container) -> Value {
             }
         },
         "Mounts": [],
-        "NetworkSettings": {"Networks": {}, "Ports": {}},
+        "NetworkSettings": {"Networks": {}, "Ports": super::port::network_ports(c)},
     })
 }
 

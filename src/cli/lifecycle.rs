@@ -143,7 +143,7 @@ pub fn ps(args: &PsArgs, root: &Path) -> Result<i32, CliError> {
                     "CreatedAt": c.record.created, "RunningFor": human_duration(seconds_since(&c.record.created)),
                     "Status": status_text(c), "State": c.state.status.as_str(), "Names": c.record.name,
                     "Labels": c.record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                    "Ports": ""
+                    "Ports": super::port::ps_column(c)
                 });
                 out.push_str(&format!("{row}\n"));
             }
@@ -159,7 +159,7 @@ pub fn ps(args: &PsArgs, root: &Path) -> Result<i32, CliError> {
                         command_text(c, args.no_trunc),
                         ago(&c.record.created),
                         status_text(c),
-                        String::new(),
+                        super::port::ps_column(c),
                         c.record.name.clone(),
                     ]
                 })

@@ -424,11 +424,14 @@ fn restore(root: &Path) -> Result<i32, CliError> {
 pub enum ContainerCommand {
     /// Remove all stopped containers
     Prune(super::disk::ContainerPruneArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(super::port::PortArgs),
 }
 
 pub fn container(cmd: &ContainerCommand, root: &Path) -> Result<i32, CliError> {
     match cmd {
         ContainerCommand::Prune(args) => super::disk::container_prune(args, root),
+        ContainerCommand::Port(args) => super::port::port(args, root),
     }
 }
 

@@ -14,7 +14,9 @@ mod logs;
 mod manage;
 mod output;
 mod plan;
+mod port;
 mod progress;
+mod publish;
 mod registry;
 mod snapshot_verbs;
 mod stack_args;
@@ -121,6 +123,8 @@ pub enum Command {
     Attach(lifecycle::AttachArgs),
     /// Return low-level information on containers and images
     Inspect(inspect::InspectArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(port::PortArgs),
     /// Pause all processes within one or more containers
     Pause(manage::Names),
     /// Unpause all processes within one or more containers
@@ -221,6 +225,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Cp(args) => lifecycle::cp(&args, &cli.root),
         Command::Attach(args) => lifecycle::attach(&args, &cli.root),
         Command::Inspect(args) => inspect::inspect(&args, &cli.root),
+        Command::Port(args) => port::port(&args, &cli.root),
         Command::Pause(args) => manage::pause(&args, &cli.root),
         Command::Unpause(args) => manage::unpause(&args, &cli.root),
         Command::Top(args) => manage::top(&args, &cli.root),

@@ -76,9 +76,14 @@ pub fn load(store: &Store, id: &str) -> Result<Container, ContainerError> {
             // The monitor died with it: the real status was never recorded.
             state.exit_code = 137;
         }
+        state.ports.clear();
         let _ = write_state(&dir, &state);
-        // Nobody else will remove the dead monitor's cgroup.
+        // Nobody else will remove the dead monitor's cgroup, or its port rules
+        // (the kernel closed its reserving sockets).
         destroy_cgroup(id);
+        if crate::runtime::network::ports::publishes(&record.config) {
+            let _ = crate::runtime::network::firewall::cleanup_container(store.root(), id);
+        }
     }
     Ok(Container { record, state })
 }

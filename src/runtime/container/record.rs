@@ -66,6 +66,15 @@ pub struct RunConfig {
     pub healthcheck: Option<crate::runtime::monitor::health::HealthConfig>,
     /// Lowest layer first: the image's snapshot directories.
     pub layers: Vec<PathBuf>,
+    /// `-p`: the ports to publish (`HostConfig.PortBindings`).
+    #[serde(default)]
+    pub ports: Vec<crate::runtime::network::ports::PortBinding>,
+    /// `-P`: also publish every exposed port on a random host port.
+    #[serde(default)]
+    pub publish_all: bool,
+    /// The image's, `--expose`'s and the published ports (`Config.ExposedPorts`).
+    #[serde(default)]
+    pub exposed_ports: Vec<crate::runtime::network::ports::ContainerPort>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -119,6 +128,9 @@ pub struct ContainerState {
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<crate::runtime::monitor::health::Health>,
+    /// The host ports published while the container runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::runtime::network::ports::PublishedPort>,
 }
 
 impl ContainerRecord {

@@ -28,6 +28,7 @@ use crate::runtime::container::record::{self, ContainerRecord, ContainerState, S
 use crate::runtime::container::rootfs::RootfsPlan;
 use crate::runtime::container::spawn::{self, Stdio};
 use crate::runtime::container::{etc_files, lifecycle, oci};
+use crate::runtime::network::ports;
 use crate::runtime::security::caps::{self, Cap};
 use crate::runtime::security::seccomp;
 use crate::runtime::store::Store;
@@ -381,6 +382,17 @@ fn run_once(
     mut hub: Option<&mut attach::Hub>,
 ) -> Result<i32, MonitorError> {
     let dir = record::container_dir(store.root(), &record.id);
+    // Held until the container exits; a taken port fails the start before
+    // anything else is done.
+    let published = match ports::reserve_for(&record.config) {
+        Ok(p) => p,
+        Err(e) => {
+            let e = port_error(record, &e);
+            start_failed(&dir, &e);
+            send_report(report, &e.encode());
+            return Err(MonitorError::Start(e));
+        }
+    };
     let mut plan = plan(store, record, hierarchy.enforces_devices())?;
     let cg = hierarchy.create(CGROUP_PARENT, &record.id, &limits(record))?;
     let prepared = cg
@@ -417,6 +429,7 @@ fn run_once(
         monitor_pid: std::process::id() as i32,
         monitor_start: lifecycle::process_start(std::process::id() as i32),
         started_at: Some(now_rfc3339()),
+        ports: published.ports().to_vec(),
         ..record::read_state(&dir).unwrap_or_default()
     };
     write_state(&dir, &state)?;
@@ -482,6 +495,10 @@ fn run_once(
     state.pid = 0;
     state.finished_at = Some(now_rfc3339());
     state.oom_killed = cg.oom_killed().unwrap_or(false);
+    state.ports.clear();
+    if let Err(e) = published.unpublish(store) {
+        tracing::warn!(id = %record.id, "removing the published ports' rules: {e}");
+    }
     tracing::debug!(id = %record.id, code, oom = state.oom_killed, "container exited");
     let _ = cg.destroy();
     write_state(&dir, &state)?;
@@ -513,6 +530,14 @@ fn send_report(report: Option<OwnedFd>, text: &str) {
         let mut file = std::fs::File::from(fd);
         let _ = file.write_all(text.as_bytes());
     }
+}
+
+/// docker's wording for a port that cannot be published.
+fn port_error(record: &ContainerRecord, e: &ports::PortError) -> InitError {
+    InitError::engine(format!(
+        "driver failed programming external connectivity on endpoint {} ({}): {e}",
+        record.name, record.id
+    ))
 }
 
 /// docker keeps a container whose command could not start as "created", with the

@@ -1,0 +1,4 @@
+//! Container networking: published ports and the firewall rules behind them.
+
+pub mod firewall;
+pub mod ports;
