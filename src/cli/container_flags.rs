@@ -119,6 +119,18 @@ pub struct ContainerFlags {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck", conflicts_with = "health_cmd")]
     pub no_healthcheck: bool,
+    /// Bind mount a volume ([SOURCE:]TARGET[:OPTIONS])
+    #[arg(short = 'v', long = "volume", value_name = "LIST")]
+    pub volumes: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,...)
+    #[arg(long = "mount", value_name = "MOUNT")]
+    pub mounts: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long = "tmpfs", value_name = "LIST")]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long = "volumes-from", value_name = "LIST")]
+    pub volumes_from: Vec<String>,
     /// Pull the image before creating: always, missing (when absent) or never
     #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
     pub pull: String,
@@ -209,6 +221,13 @@ impl ContainerFlags {
                 })
                 .transpose()?,
             layers: image.layer_dirs.clone(),
+            mounts: super::mount_flags::requested(
+                &self.volumes,
+                &self.mounts,
+                &self.tmpfs,
+                img.volumes().as_ref(),
+            )?,
+            volumes_from: self.volumes_from.clone(),
         })
     }
 

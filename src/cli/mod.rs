@@ -11,12 +11,14 @@ mod images;
 mod inspect;
 mod lifecycle;
 mod manage;
+mod mount_flags;
 mod output;
 mod plan;
 mod progress;
 mod registry;
 mod snapshot_verbs;
 mod stack_args;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -145,6 +147,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(manage::ContainerCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Manage berth itself
     #[command(subcommand)]
     System(manage::SystemCommand),
@@ -232,6 +237,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Diff(args) => snapshot_verbs::diff(&args, &cli.root),
         Command::Export(args) => snapshot_verbs::export(&args, &cli.root),
         Command::Container(cmd) => manage::container(&cmd, &cli.root),
+        Command::Volume(cmd) => volume::volume(&cmd, &cli.root),
         Command::System(cmd) => manage::system(&cmd, &cli.root),
         Command::Version => manage::version(),
         Command::Info => manage::info(&cli.root),

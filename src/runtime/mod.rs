@@ -9,3 +9,4 @@ pub mod monitor;
 pub mod registry;
 pub mod security;
 pub mod store;
+pub mod volume;

@@ -66,6 +66,12 @@ pub struct RunConfig {
     pub healthcheck: Option<crate::runtime::monitor::health::HealthConfig>,
     /// Lowest layer first: the image's snapshot directories.
     pub layers: Vec<PathBuf>,
+    /// Volumes, binds and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mounts: Vec<crate::runtime::volume::MountSpec>,
+    /// `--volumes-from` as given (the mounts it brought are in `mounts`).
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]

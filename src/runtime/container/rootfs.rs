@@ -31,13 +31,15 @@ pub struct RootfsPlan {
     /// The upper dir is thrown away after the container (`--rm`): skip overlay's
     /// syncs, which otherwise flush the whole host filesystem at unmount.
     pub volatile: bool,
+    /// Volumes, binds and tmpfs mounts, parents first.
+    pub mounts: Vec<super::mounts::MountPlan>,
 }
 
-fn err(what: &str, errno: Errno) -> InitError {
+pub(super) fn err(what: &str, errno: Errno) -> InitError {
     InitError::engine(format!("{what}: {}", errno.desc()))
 }
 
-fn fd_path(fd: &OwnedFd) -> String {
+pub(super) fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
@@ -69,6 +71,7 @@ pub fn prepare(plan: &RootfsPlan) -> Result<(), InitError> {
     for (source, dest) in &plan.files {
         bind_file(&root, source, dest)?;
     }
+    super::mounts::mount_all(&root, &plan.mounts)?;
     pivot(&root)
 }
 
@@ -115,7 +118,7 @@ fn mount_overlay(plan: &RootfsPlan) -> Result<(), InitError> {
 
 /// Opens `path` (relative to the rootfs) as an O_PATH directory, creating missing
 /// components; every lookup stays inside the rootfs.
-fn dir_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
+pub(super) fn dir_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
     let mut current = String::new();
     let mut fd = open_in_root(root, ".", true)?;
     for part in Path::new(path).components() {
@@ -142,7 +145,7 @@ fn dir_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
     Ok(fd)
 }
 
-fn open_in_root(root: &OwnedFd, path: &str, dir: bool) -> Result<OwnedFd, InitError> {
+pub(super) fn open_in_root(root: &OwnedFd, path: &str, dir: bool) -> Result<OwnedFd, InitError> {
     let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
     if dir {
         flags |= OFlag::O_DIRECTORY;
@@ -157,7 +160,7 @@ fn open_in_root(root: &OwnedFd, path: &str, dir: bool) -> Result<OwnedFd, InitEr
 /// The parent is resolved inside the rootfs; the last component is never
 /// followed: a symlink there (which could point anywhere) is replaced by an
 /// empty file in the container's upper layer.
-fn file_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
+pub(super) fn file_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
     let parent_path = Path::new(path)
         .parent()
         .map(|p| p.display().to_string())
