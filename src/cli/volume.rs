@@ -141,7 +141,7 @@ fn create(args: &CreateArgs, root: &Path) -> Result<i32, CliError> {
     };
     let volume = Volumes::lock(&store)
         .and_then(|v| v.create(&request))
-        .map_err(|e| engine(format!("Error response from daemon: {e}")))?;
+        .map_err(engine)?;
     print(&format!("{}\n", volume.name))?;
     Ok(0)
 }
