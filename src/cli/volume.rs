@@ -587,8 +587,7 @@ mod tests {
     fn inspect_fields_follow_docker() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_readonly(dir.path());
-        let mut cfg = RunConfig::default();
-        cfg.mounts = vec![
+        let mounts = vec![
             MountSpec {
                 kind: MountKind::Volume,
                 source: "data".into(),
@@ -623,6 +622,10 @@ mod tests {
                 ..MountSpec::default()
             },
         ];
+        let cfg = RunConfig {
+            mounts,
+            ..RunConfig::default()
+        };
         let mut v = json!({"HostConfig": {}, "Config": {}, "Mounts": []});
         add_inspect_fields(&mut v, &store, &cfg);
         assert_eq!(v["Mounts"].as_array().map(Vec::len), Some(3));
