@@ -582,3 +582,62 @@ fn symlinked_mount_targets_never_leave_the_rootfs() {
     assert_eq!(run.code, 125);
     assert!(!victim.exists());
 }
+
+/// runc, given the OCI config berth wrote, mounts the same volumes, binds and
+/// tmpfs the same way.
+#[test]
+fn runc_mounts_what_berth_mounts() -> Result<(), Box<dyn std::error::Error>> {
+    let f = Fixture::new();
+    let host = f.work.path().join("peer-host");
+    std::fs::create_dir_all(&host)?;
+    let bind = format!("{}:/h:ro", host.display());
+    let script = "grep -E ' /(data|h|t) ' /proc/mounts | cut -d' ' -f2,3,4";
+    let created = f.berth(&[
+        "create",
+        "--name",
+        "peer",
+        "-v",
+        "pv:/data",
+        "-v",
+        &bind,
+        "--tmpfs",
+        "/t:size=1m",
+        "bb",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let id = ok(&created).trim().to_string();
+    let ours = f.berth(&["start", "-a", "peer"]);
+    assert!(
+        ok(&ours).contains("/h ") && ours.stdout.contains(" ro,"),
+        "{}",
+        ours.stdout
+    );
+    let spec_path = f.root.join("containers").join(&id).join("config.oci.json");
+    let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&spec_path)?)?;
+    spec["root"]["path"] = f.work.path().join("bb-rootfs").display().to_string().into();
+    let runc_id = format!("berth-vol-peer-{}", std::process::id());
+    spec["linux"]["cgroupsPath"] = format!("berth-peer/{runc_id}").into();
+    let bundle = f.work.path().join("bundle");
+    std::fs::create_dir_all(&bundle)?;
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec_pretty(&spec)?,
+    )?;
+    let out = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(f.work.path().join("runc-state"))
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&runc_id)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    assert!(
+        out.status.success(),
+        "runc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), ours.stdout);
+    Ok(())
+}
