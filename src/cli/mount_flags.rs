@@ -143,108 +143,87 @@ pub fn parse_mount(text: &str) -> Result<MountSpec, CliError> {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
             None => (field.trim().to_ascii_lowercase(), None),
         };
-        if let Some(group) = mount_field(&mut m, &key, value, field).map_err(bad)? {
-            groups.push(group);
-        }
+        mount_field(&mut m, &key, value, field).map_err(bad)?;
+        groups.extend(group_of(&key));
     }
     check_mount(&mut m, &groups).map_err(bad)?;
     Ok(m)
 }
 
-/// Applies one `key[=value]`; returns the option group it belongs to.
+/// The option group of a `--mount` key (by its prefix).
+fn group_of(key: &str) -> Option<Group> {
+    match key.split_once('-').map(|(prefix, _)| prefix) {
+        Some("bind") => Some(Group::Bind),
+        Some("volume") => Some(Group::Volume),
+        Some("tmpfs") => Some(Group::Tmpfs),
+        _ => None,
+    }
+}
+
+/// Applies one `key[=value]` of `--mount`.
 fn mount_field(
     m: &mut MountSpec,
     key: &str,
     value: Option<&str>,
     field: &str,
-) -> Result<Option<Group>, String> {
-    let flag = |value: Option<&str>| parse_bool(key, value);
-    let Some(v) = value else {
-        return match key {
-            "readonly" | "ro" => flag(None).map(|b| {
-                m.read_only = b;
-                None
-            }),
-            "volume-nocopy" => flag(None).map(|b| {
-                m.nocopy = b;
-                Some(Group::Volume)
-            }),
-            "bind-nonrecursive" => flag(None).map(|b| {
-                m.non_recursive = b;
-                Some(Group::Bind)
-            }),
-            _ => Err(format!("invalid field '{field}' must be a key=value pair")),
-        };
-    };
-    match key {
-        "type" => {
-            m.kind = match v {
-                "bind" => MountKind::Bind,
-                "volume" => MountKind::Volume,
-                "tmpfs" => MountKind::Tmpfs,
-                other => {
-                    return Err(format!(
-                        "invalid mount type {other:?}: bind, volume or tmpfs"
-                    ));
-                }
-            }
-        }
-        "source" | "src" => m.source = v.to_string(),
-        "target" | "destination" | "dst" => m.target = v.to_string(),
-        "readonly" | "ro" => m.read_only = flag(value)?,
-        "consistency" => {
+) -> Result<(), String> {
+    let flag = || parse_bool(key, value);
+    match (key, value) {
+        ("readonly" | "ro", _) => m.read_only = flag()?,
+        ("volume-nocopy", _) => m.nocopy = flag()?,
+        ("bind-nonrecursive", _) => m.non_recursive = flag()?,
+        ("bind-create-host-path", _) => m.create_host_path = flag()?,
+        (_, None) => return Err(format!("invalid field '{field}' must be a key=value pair")),
+        ("type", Some(v)) => m.kind = mount_type(v)?,
+        ("source" | "src", Some(v)) => m.source = v.to_string(),
+        ("target" | "destination" | "dst", Some(v)) => m.target = v.to_string(),
+        ("consistency", Some(v)) => {
             if !matches!(v, "default" | "consistent" | "cached" | "delegated") {
                 return Err(format!("invalid consistency: {v}"));
             }
         }
-        "bind-propagation" => {
+        ("bind-propagation", Some(v)) => {
             propagation_flags(v).ok_or_else(|| format!("invalid propagation mode: {v}"))?;
             m.propagation = v.to_string();
-            return Ok(Some(Group::Bind));
         }
-        "bind-nonrecursive" => {
-            m.non_recursive = flag(value)?;
-            return Ok(Some(Group::Bind));
+        ("volume-driver", Some(v)) if v != "local" => {
+            return Err(format!(
+                "error looking up volume plugin {v}: plugin \"{v}\" not found"
+            ));
         }
-        "bind-create-host-path" => {
-            m.create_host_path = flag(value)?;
-            return Ok(Some(Group::Bind));
-        }
-        "volume-nocopy" => {
-            m.nocopy = flag(value)?;
-            return Ok(Some(Group::Volume));
-        }
-        "volume-driver" => {
-            if v != "local" {
-                return Err(format!(
-                    "error looking up volume plugin {v}: plugin \"{v}\" not found"
-                ));
-            }
-            return Ok(Some(Group::Volume));
-        }
-        "volume-label" | "volume-opt" => {
+        ("volume-driver", Some(_)) => {}
+        ("volume-label", Some(v)) => {
             let (k, val) = v.split_once('=').unwrap_or((v, ""));
-            let map = match key {
-                "volume-label" => &mut m.volume_labels,
-                _ if !v.contains('=') => return Err(format!("invalid volume-opt: {v}")),
-                _ => &mut m.volume_options,
-            };
-            map.insert(k.to_string(), val.to_string());
-            return Ok(Some(Group::Volume));
+            m.volume_labels.insert(k.to_string(), val.to_string());
         }
-        "tmpfs-size" => {
+        ("volume-opt", Some(v)) => {
+            let (k, val) = v
+                .split_once('=')
+                .ok_or_else(|| format!("invalid volume-opt: {v}"))?;
+            m.volume_options.insert(k.to_string(), val.to_string());
+        }
+        ("tmpfs-size", Some(v)) => {
             let bytes = parse_bytes(v).map_err(|e| format!("invalid tmpfs-size: {e}"))?;
             m.options.push(format!("size={bytes}"));
-            return Ok(Some(Group::Tmpfs));
         }
-        "tmpfs-mode" => {
+        ("tmpfs-mode", Some(v)) => {
             let mode = u32::from_str_radix(v, 8).map_err(|_| format!("invalid tmpfs-mode: {v}"))?;
             m.options.push(format!("mode={mode:o}"));
-            return Ok(Some(Group::Tmpfs));
         }
-        other => return Err(format!("unexpected key '{other}' in '{field}'")),
+        (other, Some(_)) => return Err(format!("unexpected key '{other}' in '{field}'")),
     }
-    Ok(None)
+    Ok(())
+}
+
+fn mount_type(text: &str) -> Result<MountKind, String> {
+    match text {
+        "bind" => Ok(MountKind::Bind),
+        "volume" => Ok(MountKind::Volume),
+        "tmpfs" => Ok(MountKind::Tmpfs),
+        other => Err(format!(
+            "invalid mount type {other:?}: bind, volume or tmpfs"
+        )),
+    }
 }
 
 /// Go's strconv.ParseBool; a bare key means true.

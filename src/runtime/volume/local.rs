@@ -495,6 +495,47 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_creates_make_one_volume_per_name() {
+        let (_dir, store) = store();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let vols = Volumes::lock(&store).unwrap();
+                    vols.create(&named("same")).unwrap();
+                    vols.create(&VolumeRequest::default()).unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let all = list(&store).unwrap();
+        assert_eq!(all.len(), 9);
+        assert_eq!(all.iter().filter(|v| v.name == "same").count(), 1);
+    }
+
+    #[test]
+    fn interrupted_creates_and_removals_are_never_listed() {
+        let (_dir, store) = store();
+        let vols = Volumes::lock(&store).unwrap();
+        let half = Volume {
+            name: "half".into(),
+            ..Volume::default()
+        };
+        for leftover in [".tmp-1-2-3", ".rm-old-1-2-3"] {
+            build(&store.volumes_dir().join(leftover), &half).unwrap();
+        }
+        assert!(list(&store).unwrap().is_empty());
+        assert!(matches!(
+            get(&store, ".tmp-1-2-3"),
+            Err(VolumeError::NotFound { .. })
+        ));
+        assert!(vols.prune(true, |_| true).unwrap().names.is_empty());
+        assert_eq!(std::fs::read_dir(store.volumes_dir()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn a_referenced_volume_is_in_use() {
         let (_dir, store) = store();
         let vols = Volumes::lock(&store).unwrap();
