@@ -431,7 +431,13 @@ fn volume_verbs_create_list_filter_and_inspect() {
         ),
     ] {
         let run = f.berth(args);
-        assert_eq!(run.code, 125, "{args:?}");
+        assert_eq!(run.code, 1, "{args:?}");
+        assert!(
+            run.stderr
+                .starts_with("Error response from daemon: create "),
+            "{}",
+            run.stderr
+        );
         assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
     }
     // A volume with driver options mounts that filesystem.
@@ -440,6 +446,12 @@ fn volume_verbs_create_list_filter_and_inspect() {
         ok(&run).starts_with("tmpfs /mem tmpfs rw,relatime,size=1024k"),
         "{}",
         run.stdout
+    );
+    let run = f.berth(&["volume", "ls", "-f", "color=red"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "Error response from daemon: invalid filter 'color'\n"
     );
     let run = f.berth(&["volume", "inspect", "dbdata", "nope"]);
     assert_eq!(run.code, 1);

@@ -15,7 +15,9 @@ use super::{CliError, each, engine, print};
 use crate::runtime::container::record::RunConfig;
 use crate::runtime::store::Store;
 use crate::runtime::volume::local::{self, Pruned};
-use crate::runtime::volume::{MountKind, MountSpec, Origin, Volume, VolumeRequest, Volumes};
+use crate::runtime::volume::{
+    MountKind, MountSpec, Origin, Volume, VolumeError, VolumeRequest, Volumes,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
@@ -139,11 +141,30 @@ fn create(args: &CreateArgs, root: &Path) -> Result<i32, CliError> {
         labels: pairs(&args.labels),
         options: pairs(&args.opts),
     };
-    let volume = Volumes::lock(&store)
-        .and_then(|v| v.create(&request))
-        .map_err(engine)?;
-    print(&format!("{}\n", volume.name))?;
-    Ok(0)
+    match Volumes::lock(&store).and_then(|v| v.create(&request)) {
+        Ok(volume) => print(&format!("{}\n", volume.name)).map(|()| 0),
+        Err(e) if user_error(&e) => daemon_error(&e.to_string()),
+        Err(e) => Err(engine(e)),
+    }
+}
+
+/// docker reports what the user got wrong as the daemon's answer, status 1;
+/// berth's own failures stay engine errors (125).
+fn daemon_error(message: &str) -> Result<i32, CliError> {
+    eprintln!("Error response from daemon: {message}");
+    Ok(1)
+}
+
+fn user_error(e: &VolumeError) -> bool {
+    matches!(
+        e,
+        VolumeError::InvalidName { .. }
+            | VolumeError::NameTooShort { .. }
+            | VolumeError::UnknownDriver { .. }
+            | VolumeError::DriverConflict { .. }
+            | VolumeError::InvalidOption { .. }
+            | VolumeError::MissingOption { .. }
+    )
 }
 
 /// `volume ls` filters: one key's values are alternatives, keys all apply.
@@ -151,17 +172,17 @@ fn filter_volumes(
     volumes: Vec<Volume>,
     filters: &[String],
     users: &BTreeMap<String, Vec<String>>,
-) -> Result<Vec<Volume>, CliError> {
+) -> Result<Vec<Volume>, String> {
     let mut by_key: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for f in filters {
         let (key, value) = f
             .split_once('=')
-            .ok_or_else(|| engine(format!("bad format of filter (expected name=value): {f}")))?;
+            .ok_or_else(|| format!("bad format of filter (expected name=value): {f}"))?;
         if !matches!(key, "dangling" | "name" | "label" | "driver") {
-            return Err(engine(format!("invalid filter '{key}'")));
+            return Err(format!("invalid filter '{key}'"));
         }
         if key == "dangling" && !matches!(value, "true" | "false" | "1" | "0") {
-            return Err(engine(format!("invalid filter 'dangling={value}'")));
+            return Err(format!("invalid filter 'dangling={value}'"));
         }
         by_key.entry(key).or_default().push(value);
     }
@@ -214,7 +235,10 @@ fn ls(args: &LsArgs, root: &Path) -> Result<i32, CliError> {
     let store = Store::open_readonly(root);
     let users = local::users(&store).map_err(engine)?;
     let all = local::list(&store).map_err(engine)?;
-    let volumes = filter_volumes(all, &args.filters, &users)?;
+    let volumes = match filter_volumes(all, &args.filters, &users) {
+        Ok(v) => v,
+        Err(message) => return daemon_error(&message),
+    };
     if args.quiet {
         let names: String = volumes.iter().map(|v| format!("{}\n", v.name)).collect();
         return print(&names).map(|()| 0);
@@ -310,7 +334,7 @@ fn rm(args: &RmArgs, root: &Path) -> Result<i32, CliError> {
 }
 
 /// `--filter label=` / `label!=` of the prune verbs.
-pub fn prune_filter(filters: &[String]) -> Result<impl Fn(&Volume) -> bool + use<>, CliError> {
+pub fn prune_filter(filters: &[String]) -> Result<impl Fn(&Volume) -> bool + use<>, String> {
     let mut wanted = Vec::new();
     for f in filters {
         let parsed = if let Some(v) = f.strip_prefix("label!=") {
@@ -318,7 +342,7 @@ pub fn prune_filter(filters: &[String]) -> Result<impl Fn(&Volume) -> bool + use
         } else if let Some(v) = f.strip_prefix("label=") {
             (true, v.to_string())
         } else {
-            return Err(engine(format!("invalid filter '{f}'")));
+            return Err(format!("invalid filter '{f}'"));
         };
         wanted.push(parsed);
     }
@@ -331,7 +355,10 @@ pub fn prune_filter(filters: &[String]) -> Result<impl Fn(&Volume) -> bool + use
 }
 
 fn prune(args: &PruneArgs, root: &Path) -> Result<i32, CliError> {
-    let wanted = prune_filter(&args.filters)?;
+    let wanted = match prune_filter(&args.filters) {
+        Ok(w) => w,
+        Err(message) => return daemon_error(&message),
+    };
     let which = if args.all { "all" } else { "anonymous" };
     let warning = format!(
         "WARNING! This will remove {which} local volumes not used by at least one container.\nAre you sure you want to continue?"
