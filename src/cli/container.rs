@@ -13,6 +13,8 @@ use crate::runtime::image::{Image, ImageStore, Reference};
 use crate::runtime::monitor;
 use crate::runtime::registry::{self, Progress, RegistriesConfig};
 use crate::runtime::store::Store;
+use crate::runtime::volume::Volumes;
+use crate::runtime::volume::resolve::{anonymous_specs, resolve};
 
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
@@ -64,14 +66,32 @@ fn create_container(
     let _content = store.lock_shared("content").map_err(engine)?;
     image.check_layers().map_err(engine)?;
     let hostname_seed = new_id().map_err(engine)?;
-    let config = flags.to_config(&image, &hostname_seed)?;
+    let mut config = flags.to_config(&image, &hostname_seed)?;
+    // Until the record names its volumes, no prune may take them.
+    let volumes = match config.mounts.is_empty() && config.volumes_from.is_empty() {
+        true => None,
+        false => Some(Volumes::lock(store).map_err(engine)?),
+    };
+    let created = match &volumes {
+        Some(vols) => {
+            let requested = std::mem::take(&mut config.mounts);
+            let resolved = resolve(vols, requested, &config.volumes_from).map_err(engine)?;
+            config.mounts = resolved.mounts;
+            resolved.created
+        }
+        None => Vec::new(),
+    };
     let request = CreateRequest {
         name: flags.name.clone(),
         image: flags.image().to_string(),
         image_id: image.id.to_string(),
         config,
     };
-    create::create(store, request).map_err(engine)
+    let result = create::create(store, request);
+    if let (Err(_), Some(vols)) = (&result, &volumes) {
+        let _ = vols.remove_anonymous(&anonymous_specs(&created));
+    }
+    result.map_err(engine)
 }
 
 /// Finds the image, pulling it first as `--pull` says (docker's `run`

@@ -131,6 +131,18 @@ pub struct ContainerFlags {
     /// Expose a port or a range of ports
     #[arg(long = "expose", value_name = "LIST")]
     pub expose: Vec<String>,
+    /// Bind mount a volume ([SOURCE:]TARGET[:OPTIONS])
+    #[arg(short = 'v', long = "volume", value_name = "LIST")]
+    pub volumes: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,...)
+    #[arg(long = "mount", value_name = "MOUNT")]
+    pub mounts: Vec<String>,
+    /// Mount a tmpfs directory (PATH[:OPTIONS])
+    #[arg(long = "tmpfs", value_name = "LIST")]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s) (CONTAINER[:ro|rw])
+    #[arg(long = "volumes-from", value_name = "LIST")]
+    pub volumes_from: Vec<String>,
     /// Pull the image before creating: always, missing (when absent) or never
     #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
     pub pull: String,
@@ -245,6 +257,13 @@ impl ContainerFlags {
             ports: ports.bindings,
             publish_all: self.publish_all,
             exposed_ports: ports.exposed,
+            mounts: super::mount_flags::requested(
+                &self.volumes,
+                &self.mounts,
+                &self.tmpfs,
+                img.volumes().as_ref(),
+            )?,
+            volumes_from: self.volumes_from.clone(),
         })
     }
 

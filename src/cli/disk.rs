@@ -22,6 +22,9 @@ pub struct SystemPruneArgs {
     /// Do not prompt for confirmation
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -72,7 +75,7 @@ pub fn df(root: &Path) -> Result<i32, CliError> {
             format!("{} ({}%)", human_size(free, 4), percent(free, size)),
         ]
     };
-    let rows = vec![
+    let mut rows = vec![
         row(
             "Images",
             images.len(),
@@ -82,6 +85,14 @@ pub fn df(root: &Path) -> Result<i32, CliError> {
         ),
         row("Containers", containers.len(), running, ctr_size, ctr_free),
     ];
+    let (volumes, active_volumes, volume_size, volume_free) = super::volume::disk_usage(&store)?;
+    rows.push(row(
+        "Local Volumes",
+        volumes,
+        active_volumes,
+        volume_size,
+        volume_free,
+    ));
     print(&table(
         &["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
         &rows,
@@ -136,14 +147,22 @@ pub fn system_prune(args: &SystemPruneArgs, root: &Path) -> Result<i32, CliError
     } else {
         "all dangling images"
     };
+    let volumes = match args.volumes {
+        true => "  - all anonymous volumes not used by at least one container\n",
+        false => "",
+    };
     let warning = format!(
-        "WARNING! This will remove:\n  - all stopped containers\n  - {images}\n\nAre you sure you want to continue?"
+        "WARNING! This will remove:\n  - all stopped containers\n{volumes}  - {images}\n\nAre you sure you want to continue?"
     );
     if !args.force && !confirm(&warning)? {
         return Ok(0);
     }
     let store = Store::open(root).map_err(engine)?;
     let (ids, container_bytes) = prune_containers(&store)?;
+    let volumes = match args.volumes {
+        true => super::volume::prune_volumes(&store, false, |_| true)?,
+        false => Default::default(),
+    };
     let pruned = remove::prune(&store, args.all).map_err(engine)?;
     let lines: Vec<String> = pruned
         .removed
@@ -155,17 +174,18 @@ pub fn system_prune(args: &SystemPruneArgs, root: &Path) -> Result<i32, CliError
         .collect();
     let mut out = String::new();
     push_section(&mut out, "Deleted Containers:", &ids);
+    push_section(&mut out, "Deleted Volumes:", &volumes.names);
     push_section(&mut out, "Deleted Images:", &lines);
     out.push_str(&format!(
         "Total reclaimed space: {}\n",
-        human_size(container_bytes + pruned.reclaimed, 4)
+        human_size(container_bytes + volumes.reclaimed + pruned.reclaimed, 4)
     ));
     print(&out)?;
     Ok(0)
 }
 
 /// docker prints a section only when it has entries, then a blank line.
-fn push_section(out: &mut String, title: &str, lines: &[String]) {
+pub(super) fn push_section(out: &mut String, title: &str, lines: &[String]) {
     if lines.is_empty() {
         return;
     }

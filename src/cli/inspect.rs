@@ -41,7 +41,7 @@ pub fn container_json(store: &Store, c: &Container) -> Value {
         .rev()
         .map(|p| p.display().to_string())
         .collect();
-    json!({
+    let mut value = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": cfg.args.first().cloned().unwrap_or_default(),
@@ -112,7 +112,9 @@ pub fn container_json(store: &Store, c: &Container) -> Value {
         },
         "Mounts": [],
         "NetworkSettings": {"Networks": {}, "Ports": super::port::network_ports(c)},
-    })
+    });
+    super::volume::add_inspect_fields(&mut value, store, cfg);
+    value
 }
 
 fn restart_policy(text: &str) -> Value {

@@ -40,7 +40,7 @@ pub struct PsArgs {
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
-    /// Filter output: status=, name=, label=KEY[=VALUE], ancestor=, id=
+    /// Filter output: status=, name=, label=KEY[=VALUE], ancestor=, id=, volume=
     #[arg(short = 'f', long = "filter", value_name = "FILTER")]
     pub filters: Vec<String>,
     /// Output format
@@ -79,6 +79,10 @@ fn matches(c: &Container, filter: &str) -> Result<bool, CliError> {
         "name" => c.record.name.contains(value),
         "id" => c.record.id.starts_with(value),
         "ancestor" => c.record.image == value || c.record.image_id.contains(value),
+        "volume" => c.record.config.mounts.iter().any(|m| {
+            m.target == value
+                || (m.kind != crate::runtime::volume::MountKind::Tmpfs && m.source == value)
+        }),
         "label" => match value.split_once('=') {
             Some((k, v)) => c.record.config.labels.get(k).is_some_and(|x| x == v),
             None => c.record.config.labels.contains_key(value),
@@ -207,6 +211,9 @@ pub struct RmArgs {
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -256,6 +263,9 @@ pub fn rm(args: &RmArgs, root: &Path) -> Result<i32, CliError> {
     each(&args.containers, |name| {
         let c = lifecycle::find(&st, name).map_err(engine)?;
         lifecycle::remove(&st, &c, args.force).map_err(engine)?;
+        if args.volumes {
+            crate::runtime::volume::remove_anonymous_of(&st, &c.record).map_err(engine)?;
+        }
         Ok(Some(name.to_string()))
     })
 }

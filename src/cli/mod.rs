@@ -12,6 +12,7 @@ mod inspect;
 mod lifecycle;
 mod logs;
 mod manage;
+mod mount_flags;
 mod output;
 mod plan;
 mod port;
@@ -20,6 +21,7 @@ mod publish;
 mod registry;
 mod snapshot_verbs;
 mod stack_args;
+mod volume;
 
 use std::path::PathBuf;
 
@@ -150,6 +152,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(manage::ContainerCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
     /// Manage berth itself
     #[command(subcommand)]
     System(manage::SystemCommand),
@@ -238,6 +243,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Diff(args) => snapshot_verbs::diff(&args, &cli.root),
         Command::Export(args) => snapshot_verbs::export(&args, &cli.root),
         Command::Container(cmd) => manage::container(&cmd, &cli.root),
+        Command::Volume(cmd) => volume::volume(&cmd, &cli.root),
         Command::System(cmd) => manage::system(&cmd, &cli.root),
         Command::Version => manage::version(),
         Command::Info => manage::info(&cli.root),

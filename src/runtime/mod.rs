@@ -10,3 +10,4 @@ pub mod network;
 pub mod registry;
 pub mod security;
 pub mod store;
+pub mod volume;

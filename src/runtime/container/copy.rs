@@ -152,6 +152,15 @@ pub(super) fn run_inside(
         false => None,
     };
     let dir = record::container_dir(store.root(), &c.record.id);
+    // A stopped container's volumes and binds are mounted too, so a copy
+    // lands where the container will see it.
+    let mounts = match ns {
+        Some(_) => Vec::new(),
+        None => {
+            use crate::runtime::volume::start::{Purpose, plans};
+            plans(store, &c.record, Purpose::Copy).map_err(|e| err(e.to_string()))?
+        }
+    };
     // SAFETY: the CLI is single-threaded; the child only enters, copies and exits.
     match unsafe { fork() }.map_err(|e| err(e.to_string()))? {
         ForkResult::Child => {
@@ -161,7 +170,7 @@ pub(super) fn run_inside(
                 Direction::In(_) => (read_end, write_end),
             };
             drop(theirs);
-            let result = enter(ns, c, &dir).and_then(|()| work(mine));
+            let result = enter(ns, c, &dir, &mounts).and_then(|()| work(mine));
             let code = match result {
                 Ok(()) => 0,
                 Err(message) => {
@@ -199,7 +208,12 @@ pub(super) fn run_inside(
 }
 
 /// Makes the container's root this process's root.
-fn enter(ns: Option<std::fs::File>, c: &Container, dir: &Path) -> Result<(), String> {
+fn enter(
+    ns: Option<std::fs::File>,
+    c: &Container,
+    dir: &Path,
+    mounts: &[super::mounts::MountPlan],
+) -> Result<(), String> {
     if let Some(ns) = ns {
         // setns into a mount namespace also moves the root and cwd there.
         return setns(&ns, CloneFlags::CLONE_NEWNS)
@@ -222,6 +236,13 @@ fn enter(ns: Option<std::fs::File>, c: &Container, dir: &Path) -> Result<(), Str
         Some(data.as_str()),
     )
     .map_err(|e| format!("mounting the container's filesystem: {e}"))?;
+    let root = nix::fcntl::open(
+        &rootfs,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("opening the container's filesystem: {e}"))?;
+    super::mounts::mount_all(&root, mounts).map_err(|e| e.message)?;
     nix::unistd::chroot(&rootfs).map_err(|e| format!("chroot: {e}"))?;
     nix::unistd::chdir("/").map_err(|e| format!("chdir: {e}"))
 }

@@ -97,6 +97,7 @@ fn mounts(plan: &InitPlan) -> Vec<Value> {
     for (source, dest) in &plan.rootfs.files {
         out.push(json!({"destination": dest, "type": "bind", "source": source.display().to_string(), "options": ["rbind", "rprivate"]}));
     }
+    out.extend(plan.rootfs.mounts.iter().map(super::mounts::oci_mount));
     out
 }
 

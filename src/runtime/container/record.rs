@@ -75,6 +75,12 @@ pub struct RunConfig {
     /// The image's, `--expose`'s and the published ports (`Config.ExposedPorts`).
     #[serde(default)]
     pub exposed_ports: Vec<crate::runtime::network::ports::ContainerPort>,
+    /// Volumes, binds and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mounts: Vec<crate::runtime::volume::MountSpec>,
+    /// `--volumes-from` as given (the mounts it brought are in `mounts`).
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]

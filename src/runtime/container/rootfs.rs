@@ -5,11 +5,12 @@
 //! and mounted through `/proc/self/fd/N`: a symlink in the image can never send a
 //! mount outside the rootfs (CVE-2021-30465).
 
+use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, open, openat, openat2};
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, open, openat, openat2, readlinkat};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{FchmodatFlags, Mode, SFlag, fchmodat, fstatat, makedev, mkdirat, mknodat};
 use nix::unistd::{UnlinkatFlags, fchdir, pivot_root, symlinkat, unlinkat};
@@ -31,13 +32,15 @@ pub struct RootfsPlan {
     /// The upper dir is thrown away after the container (`--rm`): skip overlay's
     /// syncs, which otherwise flush the whole host filesystem at unmount.
     pub volatile: bool,
+    /// Volumes, binds and tmpfs mounts, parents first.
+    pub mounts: Vec<super::mounts::MountPlan>,
 }
 
-fn err(what: &str, errno: Errno) -> InitError {
+pub(super) fn err(what: &str, errno: Errno) -> InitError {
     InitError::engine(format!("{what}: {}", errno.desc()))
 }
 
-fn fd_path(fd: &OwnedFd) -> String {
+pub(super) fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
@@ -69,6 +72,7 @@ pub fn prepare(plan: &RootfsPlan) -> Result<(), InitError> {
     for (source, dest) in &plan.files {
         bind_file(&root, source, dest)?;
     }
+    super::mounts::mount_all(&root, &plan.mounts)?;
     pivot(&root)
 }
 
@@ -113,36 +117,72 @@ fn mount_overlay(plan: &RootfsPlan) -> Result<(), InitError> {
     })
 }
 
+/// Symlinks followed while resolving one path, as the kernel's limit.
+const MAX_LINKS: u32 = 40;
+
 /// Opens `path` (relative to the rootfs) as an O_PATH directory, creating missing
-/// components; every lookup stays inside the rootfs.
-fn dir_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
-    let mut current = String::new();
+/// components. Symlinks are followed as the container would see them (an
+/// absolute target starts again at the rootfs, `..` stops there), so a
+/// dangling one gets its target made inside the rootfs, never outside.
+pub(super) fn dir_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
+    let mut pending: VecDeque<String> = path_parts(path).into();
+    let mut done: Vec<String> = Vec::new();
+    let mut links = 0;
     let mut fd = open_in_root(root, ".", true)?;
-    for part in Path::new(path).components() {
-        let Component::Normal(name) = part else {
+    while let Some(name) = pending.pop_front() {
+        if name == ".." {
+            done.pop();
+            fd = open_in_root(root, &joined(&done), true)?;
             continue;
-        };
-        let name = name.to_string_lossy();
-        current = if current.is_empty() {
-            name.to_string()
-        } else {
-            format!("{current}/{name}")
-        };
-        fd = match open_in_root(root, &current, true) {
-            Ok(next) => next,
-            Err(_) => {
-                match mkdirat(&fd, name.as_ref(), Mode::from_bits_truncate(0o755)) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(err(&format!("creating /{current}"), e)),
+        }
+        match fstatat(&fd, name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(err(&format!("resolving /{path}"), Errno::ELOOP));
                 }
-                open_in_root(root, &current, true)?
+                let target = readlinkat(&fd, name.as_str())
+                    .map_err(|e| err(&format!("reading the symlink /{path}"), e))?;
+                let target = target.to_string_lossy();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                for part in path_parts(&target).into_iter().rev() {
+                    pending.push_front(part);
+                }
+                fd = open_in_root(root, &joined(&done), true)?;
+                continue;
             }
-        };
+            Ok(_) => {}
+            Err(Errno::ENOENT) => {
+                match mkdirat(&fd, name.as_str(), Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(err(&format!("creating /{}/{name}", joined(&done)), e)),
+                }
+            }
+            Err(e) => return Err(err(&format!("resolving /{path}"), e)),
+        }
+        done.push(name);
+        fd = open_in_root(root, &joined(&done), true)?;
     }
     Ok(fd)
 }
 
-fn open_in_root(root: &OwnedFd, path: &str, dir: bool) -> Result<OwnedFd, InitError> {
+fn path_parts(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .map(String::from)
+        .collect()
+}
+
+fn joined(parts: &[String]) -> String {
+    match parts.is_empty() {
+        true => ".".into(),
+        false => parts.join("/"),
+    }
+}
+
+pub(super) fn open_in_root(root: &OwnedFd, path: &str, dir: bool) -> Result<OwnedFd, InitError> {
     let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
     if dir {
         flags |= OFlag::O_DIRECTORY;
@@ -157,7 +197,7 @@ fn open_in_root(root: &OwnedFd, path: &str, dir: bool) -> Result<OwnedFd, InitEr
 /// The parent is resolved inside the rootfs; the last component is never
 /// followed: a symlink there (which could point anywhere) is replaced by an
 /// empty file in the container's upper layer.
-fn file_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
+pub(super) fn file_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, InitError> {
     let parent_path = Path::new(path)
         .parent()
         .map(|p| p.display().to_string())

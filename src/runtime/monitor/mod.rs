@@ -59,6 +59,8 @@ pub enum MonitorError {
     Cgroup(#[from] cgroup::CgroupError),
     #[error("security setup: {0}")]
     Security(#[from] crate::runtime::security::SecurityError),
+    #[error(transparent)]
+    Volume(#[from] crate::runtime::volume::VolumeError),
     #[error("{what}: {source}")]
     Sys {
         what: String,
@@ -393,7 +395,13 @@ fn run_once(
             return Err(MonitorError::Start(e));
         }
     };
-    let mut plan = plan(store, record, hierarchy.enforces_devices())?;
+    let mut plan = match plan(store, record, hierarchy.enforces_devices()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            send_report(report, &InitError::engine(e.to_string()).encode());
+            return Err(e);
+        }
+    };
     let cg = hierarchy.create(CGROUP_PARENT, &record.id, &limits(record))?;
     let prepared = cg
         .self_join_files()
@@ -552,8 +560,9 @@ fn start_failed(dir: &Path, e: &InitError) {
 }
 
 fn cleanup_after(store: &Store, record: &ContainerRecord) {
-    if record.config.auto_remove {
-        let _ = create::remove(store, record);
+    if record.config.auto_remove && create::remove(store, record).is_ok() {
+        // As docker's `run --rm`: the anonymous volumes go with the container.
+        let _ = crate::runtime::volume::remove_anonymous_of(store, record);
     }
 }
 
@@ -609,6 +618,7 @@ fn plan(
     let own_netns = c.network_mode != "host";
     let (caps, seccomp) = security(c, devices_enforced)?;
     let files = write_etc_files(&dir, c.hostname.as_str(), own_netns)?;
+    let mounts = volume_mounts(store, record)?;
     Ok(InitPlan {
         rootfs: RootfsPlan {
             rootfs: dir.join("rootfs"),
@@ -619,6 +629,7 @@ fn plan(
             own_netns,
             privileged: c.privileged,
             volatile: c.auto_remove,
+            mounts,
         },
         args: c.args.clone(),
         env: c.env.clone(),
@@ -636,6 +647,18 @@ fn plan(
         window: super::container::console::terminal_size(),
         cgroup_files: Vec::new(),
     })
+}
+
+/// The container's mounts for this start; the first start copies the image's
+/// content into empty volumes.
+fn volume_mounts(
+    store: &Store,
+    record: &ContainerRecord,
+) -> Result<Vec<crate::runtime::container::mounts::MountPlan>, MonitorError> {
+    use crate::runtime::volume::start::{Purpose, plans};
+    let dir = record::container_dir(store.root(), &record.id);
+    let first = record::read_state(&dir).map_or(true, |s| s.started_at.is_none());
+    Ok(plans(store, record, Purpose::Start { first })?)
 }
 
 /// What this start does, in the OCI runtime format, for other tools to read.

@@ -5,7 +5,7 @@ mod ports;
 mod read;
 mod refs;
 pub mod service;
-mod volumes;
+pub mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::Path;
