@@ -111,11 +111,14 @@ impl LogFilter {
     /// Decodes one raw json-file line; malformed lines are skipped.
     fn emit(&self, raw: &[u8], output: &mut Output) {
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let marks = (output.out.len(), output.err.len());
         if logfile::decode_fast(raw, output, |stream, time, output| {
             self.sink(stream, time, output)
         }) {
             return;
         }
+        output.out.truncate(marks.0);
+        output.err.truncate(marks.1);
         let Ok(line) = serde_json::from_slice::<LogLineRef<'_>>(raw) else {
             return;
         };

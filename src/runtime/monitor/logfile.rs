@@ -175,10 +175,10 @@ pub fn log_files(path: &Path) -> Vec<PathBuf> {
 
 /// A line as berth writes it, `{"log":"...","stream":"...","time":"..."}`, read
 /// without a general JSON parser, so `logs` of a large log is bound by the disk.
-/// The log text is unescaped straight into `out` (after `prefix(stream, time)`
-/// has chosen which buffer and added, say, a timestamp). Returns false, with
-/// nothing written, for any other shape or an escape it does not handle
-/// (`\uXXXX`): the caller then falls back to serde.
+/// The log text is unescaped straight into the buffer `prefix(stream, time)`
+/// picks (after it has added, say, a timestamp). Returns false for any other
+/// shape or an escape it does not handle (`\uXXXX`); what was appended must then
+/// be dropped, and the caller falls back to serde.
 ///
 /// The fields are found from the line's end, so the text is scanned once.
 pub fn decode_fast<'o, O: ?Sized + 'o>(
@@ -189,13 +189,10 @@ pub fn decode_fast<'o, O: ?Sized + 'o>(
     let Some((log, stream, time)) = split_fields(raw) else {
         return false;
     };
-    if !plain_escapes(log) {
-        return false;
+    match prefix(stream, time, out) {
+        Some(sink) => unescape_into(sink, log),
+        None => true,
     }
-    if let Some(sink) = prefix(stream, time, out) {
-        unescape_into(sink, log);
-    }
-    true
 }
 
 /// (the escaped log text, stream, time) of a line in berth's own layout.
@@ -213,42 +210,26 @@ fn split_fields(raw: &[u8]) -> Option<(&[u8], &'static str, &[u8])> {
     Some((body, stream, time))
 }
 
-/// Whether a string body has no bare quote and only escapes `unescape_into`
-/// handles.
-fn plain_escapes(bytes: &[u8]) -> bool {
-    let mut i = 0;
-    while let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[i..]) {
-        i += at;
-        if bytes[i] == b'"'
-            || !matches!(
-                bytes.get(i + 1),
-                Some(b'n' | b't' | b'r' | b'b' | b'f' | b'"' | b'\\' | b'/')
-            )
-        {
-            return false;
-        }
-        i += 2;
-    }
-    true
-}
-
-/// Appends an escaped JSON string body unescaped.
-fn unescape_into(out: &mut Vec<u8>, mut bytes: &[u8]) {
-    while let Some(pos) = memchr::memchr(b'\\', bytes) {
+/// Appends an escaped JSON string body unescaped; false (with part of it
+/// appended) at a bare quote or an escape other than the one-letter ones.
+fn unescape_into(out: &mut Vec<u8>, mut bytes: &[u8]) -> bool {
+    while let Some(pos) = memchr::memchr2(b'\\', b'"', bytes) {
         out.extend_from_slice(&bytes[..pos]);
-        let byte = match bytes.get(pos + 1) {
-            Some(b'n') => b'\n',
-            Some(b't') => b'\t',
-            Some(b'r') => b'\r',
-            Some(b'b') => 8,
-            Some(b'f') => 12,
-            Some(other) => *other,
-            None => return,
+        let byte = match (bytes[pos], bytes.get(pos + 1)) {
+            (b'"', _) => return false,
+            (_, Some(b'n')) => b'\n',
+            (_, Some(b't')) => b'\t',
+            (_, Some(b'r')) => b'\r',
+            (_, Some(b'b')) => 8,
+            (_, Some(b'f')) => 12,
+            (_, Some(b @ (b'"' | b'\\' | b'/'))) => *b,
+            _ => return false,
         };
         out.push(byte);
         bytes = &bytes[pos + 2..];
     }
     out.extend_from_slice(bytes);
+    true
 }
 
 #[cfg(test)]
