@@ -6,6 +6,7 @@ pub mod container;
 pub mod events;
 pub mod image;
 pub mod monitor;
+pub mod network;
 pub mod registry;
 pub mod security;
 pub mod store;

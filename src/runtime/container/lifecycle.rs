@@ -77,10 +77,17 @@ pub fn load(store: &Store, id: &str) -> Result<Container, ContainerError> {
             state.exit_code = 137;
         }
         let _ = write_state(&dir, &state);
-        // Nobody else will remove the dead monitor's cgroup.
+        // Nobody else will remove the dead monitor's cgroup or network.
         destroy_cgroup(id);
+        release_network(store, &record);
     }
     Ok(Container { record, state })
+}
+
+fn release_network(store: &Store, record: &ContainerRecord) {
+    if let Err(e) = crate::runtime::network::stop(store, record) {
+        tracing::warn!(id = %record.id, "releasing the network: {e}");
+    }
 }
 
 fn destroy_cgroup(id: &str) {
@@ -219,6 +226,7 @@ pub fn remove(store: &Store, c: &Container, force: bool) -> Result<(), Container
         wait_until_stopped(store, &c.record.id, Duration::from_secs(10))?;
     }
     destroy_cgroup(&c.record.id);
+    release_network(store, &c.record);
     create::remove(store, &c.record)
 }
 

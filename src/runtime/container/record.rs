@@ -66,6 +66,18 @@ pub struct RunConfig {
     pub healthcheck: Option<crate::runtime::monitor::health::HealthConfig>,
     /// Lowest layer first: the image's snapshot directories.
     pub layers: Vec<PathBuf>,
+    /// `--network-alias`: extra names on the container's network.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
+    /// `--ip`: the IPv4 address asked for on the container's network.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// `--add-host NAME:IP` entries for /etc/hosts.
+    #[serde(default)]
+    pub add_hosts: Vec<String>,
+    /// `--dns`: nameservers replacing the host's in resolv.conf.
+    #[serde(default)]
+    pub dns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
