@@ -108,7 +108,7 @@ pub fn container_json(store: &Store, c: &Container) -> Value {
             }
         },
         "Mounts": [],
-        "NetworkSettings": {"Networks": {}, "Ports": {}},
+        "NetworkSettings": super::network::settings_json(store, c),
     })
 }
 

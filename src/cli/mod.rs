@@ -11,6 +11,7 @@ mod images;
 mod inspect;
 mod lifecycle;
 mod manage;
+mod network;
 mod output;
 mod plan;
 mod progress;
@@ -145,6 +146,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(manage::ContainerCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Manage berth itself
     #[command(subcommand)]
     System(manage::SystemCommand),
@@ -232,6 +236,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Diff(args) => snapshot_verbs::diff(&args, &cli.root),
         Command::Export(args) => snapshot_verbs::export(&args, &cli.root),
         Command::Container(cmd) => manage::container(&cmd, &cli.root),
+        Command::Network(cmd) => network::network(&cmd, &cli.root),
         Command::System(cmd) => manage::system(&cmd, &cli.root),
         Command::Version => manage::version(),
         Command::Info => manage::info(&cli.root),

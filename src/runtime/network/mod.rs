@@ -195,7 +195,8 @@ fn plug_all(
     }
     endpoint::write(store, &record.id, endpoints)?;
     hosts::refresh(store, record, endpoints)?;
-    hosts::refresh_peers(store, &network_ids(endpoints), &record.id)
+    hosts::refresh_peers(store, &network_ids(endpoints), &record.id)?;
+    Ok(())
 }
 
 /// The connections and namespace one attachment is made with.
@@ -307,6 +308,16 @@ pub fn stop(store: &Store, record: &ContainerRecord) -> Result<(), NetworkError>
     if !live && !path.exists() {
         return Ok(());
     }
+    // A read-only verb (`ps`) that finds a dead monitor cleans up after it
+    // all the same: the root exists, since the container is in it.
+    let writable;
+    let store = match store.is_readonly() {
+        true => {
+            writable = Store::open(store.root())?;
+            &writable
+        }
+        false => store,
+    };
     let _lock = store::lock(store)?;
     let netlink = Netlink::new()?;
     let host = netlink.connect()?;
@@ -339,7 +350,7 @@ fn teardown(
     };
     for ep in &mut endpoints {
         if let Some(live) = ep.live.take() {
-            note(netlink.run(link::delete(host, &live.veth)));
+            note(netlink.run(link::set_down(host, &live.veth)));
         }
         if let Ok(network) = store::get(store, &ep.network_id) {
             note(ipam::release(store, &network, &record.id));
