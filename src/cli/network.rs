@@ -457,66 +457,6 @@ fn disconnect(args: &DisconnectArgs, store: &Store) -> Result<i32, CliError> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn net(name: &str, driver: &str, labels: &[(&str, &str)]) -> Network {
-        Network {
-            id: format!("{name}0123456789abcdef"),
-            name: name.into(),
-            driver: driver.into(),
-            created: String::new(),
-            subnet: None,
-            gateway: None,
-            ip_range: None,
-            bridge: String::new(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            internal: false,
-        }
-    }
-
-    #[test]
-    fn filters_match_like_docker() {
-        let f = |items: &[&str]| {
-            parse_filters(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
-        };
-        let front = net("frontend", "bridge", &[("tier", "web")]);
-        let host = net("host", "host", &[]);
-        assert!(matches(&front, &f(&["name=front"])));
-        assert!(!matches(&host, &f(&["name=front"])));
-        assert!(matches(&front, &f(&["label=tier"])));
-        assert!(matches(&front, &f(&["label=tier=web"])));
-        assert!(!matches(&front, &f(&["label=tier=db"])));
-        assert!(matches(&host, &f(&["driver=host", "driver=null"])));
-        assert!(!matches(&front, &f(&["driver=bridge", "name=back"])));
-        assert!(matches(&host, &f(&["type=builtin"])));
-        assert!(matches(&front, &f(&["type=custom"])));
-        assert!(parse_filters(&["color=red".into()]).is_err());
-        assert!(parse_filters(&["novalue".into()]).is_err());
-    }
-
-    #[test]
-    fn tables_and_templates() {
-        let rows = vec![row_json(&net("bridge", "bridge", &[]), "0123456789ab")];
-        assert_eq!(
-            table(&rows, ""),
-            "NETWORK ID     NAME      DRIVER    SCOPE\n0123456789ab   bridge    bridge    local\n"
-        );
-        assert_eq!(
-            table(&rows, "{{.Name}}\\t{{.Driver}}"),
-            "NAME      DRIVER\nbridge    bridge\n"
-        );
-        assert_eq!(
-            templated(&rows, "{{.Name}} {{.Scope}}").unwrap(),
-            "bridge local\n"
-        );
-    }
-}
-
 /// A container's `NetworkSettings` in docker's inspect shape: the legacy
 /// top-level fields from its primary network, and `Networks` by name.
 pub fn settings_json(store: &Store, c: &lifecycle::Container) -> Value {
@@ -601,4 +541,64 @@ fn endpoint_json(c: &lifecycle::Container, ep: &endpoint::Endpoint) -> Value {
         "GlobalIPv6PrefixLen": 0,
         "DNSNames": dns_names,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(name: &str, driver: &str, labels: &[(&str, &str)]) -> Network {
+        Network {
+            id: format!("{name}0123456789abcdef"),
+            name: name.into(),
+            driver: driver.into(),
+            created: String::new(),
+            subnet: None,
+            gateway: None,
+            ip_range: None,
+            bridge: String::new(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            internal: false,
+        }
+    }
+
+    #[test]
+    fn filters_match_like_docker() {
+        let f = |items: &[&str]| {
+            parse_filters(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        };
+        let front = net("frontend", "bridge", &[("tier", "web")]);
+        let host = net("host", "host", &[]);
+        assert!(matches(&front, &f(&["name=front"])));
+        assert!(!matches(&host, &f(&["name=front"])));
+        assert!(matches(&front, &f(&["label=tier"])));
+        assert!(matches(&front, &f(&["label=tier=web"])));
+        assert!(!matches(&front, &f(&["label=tier=db"])));
+        assert!(matches(&host, &f(&["driver=host", "driver=null"])));
+        assert!(!matches(&front, &f(&["driver=bridge", "name=back"])));
+        assert!(matches(&host, &f(&["type=builtin"])));
+        assert!(matches(&front, &f(&["type=custom"])));
+        assert!(parse_filters(&["color=red".into()]).is_err());
+        assert!(parse_filters(&["novalue".into()]).is_err());
+    }
+
+    #[test]
+    fn tables_and_templates() {
+        let rows = vec![row_json(&net("bridge", "bridge", &[]), "0123456789ab")];
+        assert_eq!(
+            table(&rows, ""),
+            "NETWORK ID     NAME      DRIVER    SCOPE\n0123456789ab   bridge    bridge    local\n"
+        );
+        assert_eq!(
+            table(&rows, "{{.Name}}\\t{{.Driver}}"),
+            "NAME      DRIVER\nbridge    bridge\n"
+        );
+        assert_eq!(
+            templated(&rows, "{{.Name}} {{.Scope}}").unwrap(),
+            "bridge local\n"
+        );
+    }
 }

@@ -121,6 +121,8 @@ fn write_renamed(path: &Path, bytes: &[u8]) -> Result<(), NetworkError> {
 }
 
 /// The attachments, or the one `--network` asked for when none are recorded.
+/// Called under `locks/network.lock`, so the predefined networks must exist
+/// already (`store::ensure_defaults` takes that lock itself).
 pub fn load_or_init(
     store: &Store,
     record: &ContainerRecord,
@@ -131,9 +133,6 @@ pub fn load_or_init(
     let Mode::Bridge(name) = Mode::parse(&record.config.network_mode) else {
         return Ok(Vec::new());
     };
-    if name == DEFAULT_NETWORK {
-        store::ensure_defaults(store)?;
-    }
     let network = store::resolve(store, &name)?;
     Ok(vec![Endpoint {
         network_id: network.id,

@@ -148,6 +148,9 @@ fn files_owner(store: &Store, start: &Container) -> Result<Container, NetworkErr
 
 /// Bridge networks: a pinned namespace with one veth per attachment.
 fn attach<'a>(store: &'a Store, record: &'a ContainerRecord) -> Result<Attached<'a>, NetworkError> {
+    if Mode::parse(&record.config.network_mode) == Mode::Bridge(store::DEFAULT_NETWORK.into()) {
+        store::ensure_defaults(store)?;
+    }
     let lock = store::lock(store)?;
     let mut endpoints = endpoint::load_or_init(store, record)?;
     let path = endpoint::netns_path(store, &record.id);
@@ -383,6 +386,7 @@ pub fn connect(
     {
         return Err(NetworkError::AddressOutside { ip: ip.to_string() });
     }
+    store::ensure_defaults(store)?;
     let _lock = store::lock(store)?;
     let mut endpoints = endpoint::load_or_init(store, &c.record)?;
     if endpoints.iter().any(|e| e.network_id == network.id) {
@@ -470,6 +474,7 @@ pub fn disconnect(
     network: &Network,
     force: bool,
 ) -> Result<(), NetworkError> {
+    store::ensure_defaults(store)?;
     let _lock = store::lock(store)?;
     let mut endpoints = endpoint::load_or_init(store, &c.record)?;
     let Some(pos) = endpoints.iter().position(|e| e.network_id == network.id) else {
