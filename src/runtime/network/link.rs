@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use futures::TryStreamExt;
+use futures::future::{join, join3};
 use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{
@@ -225,14 +226,12 @@ pub async fn create_veth(handle: &Handle, plan: &VethPlan<'_>) -> Result<(), Net
         .up()
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
         .build();
-    handle
-        .link()
-        .add(message)
-        .execute()
-        .await
-        .map_err(failed(format!("creating the veth pair {}", plan.host)))?;
-    // The pair has no carrier until the peer is up, so no address yet.
-    disable_link_local(handle, plan.host).await
+    // Both requests go out at once; the kernel takes them in order. The
+    // pair has no carrier until the peer is up, so no address is made first.
+    let create = handle.link().add(message).execute();
+    let (created, quiet) = join(create, disable_link_local(handle, plan.host)).await;
+    created.map_err(failed(format!("creating the veth pair {}", plan.host)))?;
+    quiet
 }
 
 /// Inside the container: the interface's address, up, and for the primary
@@ -244,11 +243,16 @@ pub async fn configure_inside(
     prefix: u8,
     gateway: Option<Ipv4Addr>,
 ) -> Result<(), NetworkError> {
-    disable_link_local(handle, iface).await?;
-    let index = index(handle, iface).await?;
-    add_address(handle, index, iface, addr, prefix).await?;
-    set_up(handle, index, iface).await?;
-    if let Some(gateway) = gateway {
+    // Requests on one socket are handled in the order sent, so each group
+    // costs one wait: link-local off before the link comes up, the address
+    // before the route through it.
+    let (quiet, index) = join(disable_link_local(handle, iface), index(handle, iface)).await;
+    quiet?;
+    let index = index?;
+    let route = async {
+        let Some(gateway) = gateway else {
+            return Ok(());
+        };
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(gateway)
             .output_interface(index)
@@ -258,14 +262,30 @@ pub async fn configure_inside(
             .add(route)
             .execute()
             .await
-            .map_err(failed(format!("adding the default route via {gateway}")))?;
-    }
-    Ok(())
+            .map_err(failed(format!("adding the default route via {gateway}")))
+    };
+    let (added, up, routed) = join3(
+        add_address(handle, index, iface, addr, prefix),
+        set_up_by_name(handle, iface),
+        route,
+    )
+    .await;
+    added.and(up).and(routed)
 }
 
+/// `lo` up in a new namespace.
 pub async fn loopback_up(handle: &Handle) -> Result<(), NetworkError> {
-    let index = index(handle, "lo").await?;
-    set_up(handle, index, "lo").await
+    set_up_by_name(handle, "lo").await
+}
+
+async fn set_up_by_name(handle: &Handle, name: &str) -> Result<(), NetworkError> {
+    let message = LinkUnspec::new_with_name(name).up().build();
+    handle
+        .link()
+        .change(message)
+        .execute()
+        .await
+        .map_err(failed(format!("bringing up {name}")))
 }
 
 /// Every IPv4 destination this host routes or owns (any table), except

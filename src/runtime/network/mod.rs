@@ -32,6 +32,11 @@ use crate::runtime::container::lifecycle::{self, Container, process_start};
 use crate::runtime::container::record::{self, ContainerRecord, Status, container_dir};
 use crate::runtime::store::Store;
 
+const IP_NEEDS_USER_NETWORK: &str =
+    "user specified IP address is supported on user defined networks only";
+const ALIAS_NEEDS_USER_NETWORK: &str =
+    "network-scoped alias is supported only for containers in user defined networks";
+
 /// A container's network for one run of it. Dropping it tears down what
 /// [`start`] set up, so every way out of a start (or the end of the run)
 /// releases the namespace, the veths and the addresses.
@@ -381,6 +386,12 @@ pub fn connect(
     aliases: &[String],
 ) -> Result<(), NetworkError> {
     check_connectable(c, network)?;
+    if !network.resolves_names() && ip.is_some() {
+        return Err(NetworkError::Invalid(IP_NEEDS_USER_NETWORK.into()));
+    }
+    if !network.resolves_names() && !aliases.is_empty() {
+        return Err(NetworkError::Invalid(ALIAS_NEEDS_USER_NETWORK.into()));
+    }
     if let (Some(ip), Ok((subnet, _))) = (ip, network.addressing())
         && !subnet.contains(ip)
     {
@@ -586,14 +597,10 @@ pub fn check_config(
     };
     let user_network = network.as_ref().filter(|n| n.resolves_names());
     if ip.is_some() && user_network.is_none() {
-        return Err(NetworkError::Invalid(
-            "user specified IP address is supported on user defined networks only".into(),
-        ));
+        return Err(NetworkError::Invalid(IP_NEEDS_USER_NETWORK.into()));
     }
     if !config.network_aliases.is_empty() && user_network.is_none() {
-        return Err(NetworkError::Invalid(
-            "network-scoped alias is supported only for containers in user defined networks".into(),
-        ));
+        return Err(NetworkError::Invalid(ALIAS_NEEDS_USER_NETWORK.into()));
     }
     if let (Some(ip), Some(network)) = (ip, user_network) {
         let (subnet, _) = network.addressing()?;
