@@ -5,8 +5,9 @@
 //! A container on bridge networks gets a network namespace pinned at
 //! `containers/<id>/netns` before its init is cloned; berth configures it from
 //! the host side (veth pairs into the bridges, addresses, routes) and the
-//! init `setns`es into it. Every exit tears it down again: veths deleted,
-//! namespace unpinned, addresses released.
+//! init `setns`es into it. Every exit tears it down again: host veths taken
+//! down, namespace unpinned (the kernel then deletes the veth pairs with it,
+//! off the container's exit path), addresses released.
 
 pub mod config;
 pub mod endpoint;
@@ -248,45 +249,47 @@ fn plug(
         ep.requested_ip,
         &ep.aliases,
     )?;
-    let mac = endpoint::mac_for(ip);
     let live = Live {
         endpoint_id: crate::runtime::container::names::new_id()
             .map_err(|e| NetworkError::io(Path::new("/dev/urandom"), e))?,
         ip,
         prefix: subnet.prefix(),
         gateway,
-        mac: endpoint::mac_text(mac),
+        mac: endpoint::mac_text(endpoint::mac_for(ip)),
         veth: endpoint::veth_name(&record.id, n),
         iface: format!("eth{n}"),
     };
-    let plan = VethPlan {
-        host: &live.veth,
-        bridge_index,
-        peer: &live.iface,
-        peer_mac: mac,
-        netns: std::os::fd::AsFd::as_fd(wire.ns),
-    };
-    let created = wire.netlink.run(async {
-        if link::create_veth(wire.host, &plan).await.is_err() {
-            // A veth left by a crashed start has this name: replace it.
-            link::delete(wire.host, &live.veth).await?;
-            link::create_veth(wire.host, &plan).await?;
-        }
-        link::configure_inside(
-            wire.inner,
-            &live.iface,
-            ip,
-            subnet.prefix(),
-            primary.then_some(gateway),
-        )
-        .await
-    });
-    if let Err(e) = created {
+    if let Err(e) = wire_up(wire, &live, bridge_index, primary) {
         let _ = wire.netlink.run(link::delete(wire.host, &live.veth));
         let _ = ipam::release(store, &network, &record.id);
         return Err(e);
     }
     Ok(live)
+}
+
+/// The veth pair and the container side's address and route.
+fn wire_up(
+    wire: &Wire<'_>,
+    live: &Live,
+    bridge_index: u32,
+    primary: bool,
+) -> Result<(), NetworkError> {
+    let plan = VethPlan {
+        host: &live.veth,
+        bridge_index,
+        peer: &live.iface,
+        peer_mac: endpoint::mac_for(live.ip),
+        netns: std::os::fd::AsFd::as_fd(wire.ns),
+    };
+    wire.netlink.run(async {
+        if link::create_veth(wire.host, &plan).await.is_err() {
+            // A veth left by a crashed start has this name: replace it.
+            link::delete(wire.host, &live.veth).await?;
+            link::create_veth(wire.host, &plan).await?;
+        }
+        let gateway = primary.then_some(live.gateway);
+        link::configure_inside(wire.inner, &live.iface, live.ip, live.prefix, gateway).await
+    })
 }
 
 fn network_of(store: &Store, ep: &Endpoint) -> Result<Network, NetworkError> {
@@ -307,8 +310,8 @@ fn network_ids(endpoints: &[Endpoint]) -> Vec<String> {
 }
 
 /// Tears down the container's network after it stopped (or its monitor
-/// died): veths deleted, addresses released, namespace unpinned, peers' hosts
-/// files updated. Idempotent, and cheap when there is nothing to do.
+/// died): host veths down, addresses released, namespace unpinned, peers'
+/// hosts files updated. Idempotent, and cheap when there is nothing to do.
 pub fn stop(store: &Store, record: &ContainerRecord) -> Result<(), NetworkError> {
     let path = endpoint::netns_path(store, &record.id);
     let endpoints = endpoint::read(store, &record.id)?;
