@@ -301,6 +301,8 @@ fn rm_leaves_no_veth_namespace_or_address_and_network_rm_no_bridge() {
     let run = f.berth(&["run", "--rm", "--network", "nt-clean", "bb", "true"]);
     ok(&run, "run --rm");
     assert!(f.containers().is_empty());
+    // The network outlives its last container; only network rm removes it.
+    assert!(host_links().contains(&bridge_of(&net)));
     ok(&f.berth(&["network", "rm", "nt-clean"]), "network rm");
     assert!(!host_links().contains(&bridge_of(&net)));
     assert!(!f.root.join("networks").join(&net).exists());
@@ -492,4 +494,50 @@ fn network_ls_filters_and_formats() {
     let missing = f.berth(&["network", "inspect", "nt-front"]);
     assert_eq!(missing.code, 1);
     assert!(Path::new(&f.root).join("berth.toml").exists());
+}
+
+#[test]
+fn a_killed_monitor_leaves_its_network_to_the_next_command() {
+    let f = Fixture::new();
+    let net = network(&f, &["nt-crash"]);
+    ok(
+        &f.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "nt-victim",
+            "--network",
+            "nt-crash",
+            "bb",
+            "sleep",
+            "60",
+        ]),
+        "run",
+    );
+    let id = id_of(&f, "nt-victim");
+    let ip = inspect(&f, "nt-victim", "{{.NetworkSettings.IPAddress}}");
+    let monitor = f.state(&id)["monitor_pid"].as_i64().unwrap_or(0) as i32;
+    assert!(monitor > 0);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    wait_for("the monitor to go", || {
+        !Path::new(&format!("/proc/{monitor}")).exists()
+    });
+    // Any command that looks at the container cleans up after the dead monitor.
+    let ps = ok(&f.berth(&["ps", "-a"]), "ps");
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    assert!(!f.root.join("containers").join(&id).join("netns").exists());
+    let leases = std::fs::read_to_string(f.root.join("networks").join(&net).join("leases.json"))
+        .unwrap_or_default();
+    assert!(!leases.contains(&id), "{leases}");
+    let veth = format!("vb{}0", &id[..10]);
+    wait_for("the veth to go", || !host_links().contains(&veth));
+    // The address is free again, and a restart gets the network back.
+    ok(&f.berth(&["start", "nt-victim"]), "start");
+    assert_eq!(
+        inspect(&f, "nt-victim", "{{.NetworkSettings.IPAddress}}"),
+        ip
+    );
 }
