@@ -188,8 +188,9 @@ pub fn ensure_defaults(store: &Store) -> Result<(), NetworkError> {
         let config = config::load(store.root())?;
         let mut network = new_record(DEFAULT_NETWORK, "bridge")?;
         network.bridge = config.bridge;
-        let subnet = match config.subnet {
-            Some(s) => s,
+        // Held until the bridge makes the subnet a route other roots see.
+        let (subnet, _host) = match config.subnet {
+            Some(s) => (s, None),
             None => choose_subnet(store, DEFAULT_NETWORK)?,
         };
         let gateway = first_host(&subnet)?;
@@ -259,7 +260,7 @@ pub fn create(store: &Store, req: CreateRequest) -> Result<Network, NetworkError
     if PREDEFINED.contains(&req.name.as_str()) || existing.iter().any(|n| n.name == req.name) {
         return Err(NetworkError::NameInUse { name: req.name });
     }
-    let subnet = match req.subnet {
+    let (subnet, _host) = match req.subnet {
         Some(s) => {
             if existing
                 .iter()
@@ -268,7 +269,7 @@ pub fn create(store: &Store, req: CreateRequest) -> Result<Network, NetworkError
             {
                 return Err(NetworkError::Overlaps);
             }
-            s
+            (s, None)
         }
         None => choose_subnet(store, &req.name)?,
     };
@@ -369,18 +370,22 @@ pub fn prune(store: &Store) -> Result<Vec<String>, NetworkError> {
     Ok(removed)
 }
 
+type HostLock = nix::fcntl::Flock<std::fs::File>;
+
 /// The first pool /24 that overlaps no route or address of this host and no
-/// network of this root. Other berth roots choose under the same host-wide
-/// lock, and each choice becomes a route (its bridge) before the lock goes.
-fn choose_subnet(store: &Store, name: &str) -> Result<Subnet, NetworkError> {
-    let _host = host_lock()?;
+/// network of this root. Every berth root chooses under one host-wide lock;
+/// the caller keeps it until the choice is a route (its bridge has the
+/// address), so two roots never pick the same subnet.
+fn choose_subnet(store: &Store, name: &str) -> Result<(Subnet, Option<HostLock>), NetworkError> {
+    let host = host_lock()?;
     let netlink = Netlink::new()?;
     let handle = netlink.connect()?;
     let mut used = netlink.run(link::used_subnets(&handle))?;
     used.extend(list(store)?.iter().filter_map(|n| n.subnet));
-    pick(&used).ok_or_else(|| NetworkError::NoFreeSubnet {
+    let subnet = pick(&used).ok_or_else(|| NetworkError::NoFreeSubnet {
         name: name.to_string(),
-    })
+    })?;
+    Ok((subnet, Some(host)))
 }
 
 fn pick(used: &[Subnet]) -> Option<Subnet> {
@@ -391,7 +396,7 @@ fn pick(used: &[Subnet]) -> Option<Subnet> {
 }
 
 /// Serializes subnet choices of every berth root on this host.
-fn host_lock() -> Result<nix::fcntl::Flock<std::fs::File>, NetworkError> {
+fn host_lock() -> Result<HostLock, NetworkError> {
     let path = std::path::Path::new("/run/berth-subnets.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
