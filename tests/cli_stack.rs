@@ -236,10 +236,10 @@ fn bad_command_lines_exit_like_docker_and_compose() {
     let dir = std::env::temp_dir();
     let root = dir.join("berth-no-root");
     let root_arg = root.display().to_string();
-    let engine = support::cli::berth(&root, &dir, &["run", "--network", "bridge", "bb", "true"]);
+    let engine = support::cli::berth(&root, &dir, &["run", "--pull", "sometimes", "bb", "true"]);
     assert_eq!(engine.code, 125, "{}", engine.stderr);
     assert!(
-        engine.stderr.contains("invalid value 'bridge'"),
+        engine.stderr.contains("invalid value 'sometimes'"),
         "{}",
         engine.stderr
     );

@@ -1,5 +1,6 @@
 //! pull, push, login, logout and search against a real docker-registry on
-//! loopback, with faults injected by a proxy. Root: some tests run images.
+//! loopback, with faults injected by a proxy. Root: some tests run images
+//! (with `--network none`: these roots have no bridge of their own).
 
 mod support;
 
@@ -186,7 +187,18 @@ fn push_then_pull_round_trip_and_run() {
     assert_eq!(r.stdout, format!("{name}\n"));
     assert_store_sound(&other);
 
-    let r = case.berth_in(&other, &["run", "--rm", &name, "cat", "/etc/group"]);
+    let r = case.berth_in(
+        &other,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &name,
+            "cat",
+            "/etc/group",
+        ],
+    );
     ok(&r, "run the pulled image");
     assert!(r.stdout.contains("wheel:x:10:web"), "{}", r.stdout);
 }
@@ -331,7 +343,7 @@ fn a_dropped_connection_is_resumed_with_range() {
     assert!(r.stdout.contains("Retrying"), "{}", r.stdout);
     assert_store_sound(&other);
     ok(
-        &case.berth_in(&other, &["run", "--rm", &via, "true"]),
+        &case.berth_in(&other, &["run", "--rm", "--network", "none", &via, "true"]),
         "run",
     );
 }
@@ -425,7 +437,7 @@ fn concurrent_pulls_of_one_image() {
         .collect();
     assert_eq!(snapshots.len(), 1, "one layer, one snapshot: {snapshots:?}");
     ok(
-        &case.berth_in(&other, &["run", "--rm", &name, "true"]),
+        &case.berth_in(&other, &["run", "--rm", "--network", "none", &name, "true"]),
         "run",
     );
 }
@@ -472,7 +484,7 @@ fn a_corrupt_blob_is_detected_and_refetched() {
     );
     assert_store_sound(&other);
     ok(
-        &case.berth_in(&other, &["run", "--rm", &name, "true"]),
+        &case.berth_in(&other, &["run", "--rm", "--network", "none", &name, "true"]),
         "run",
     );
 }
@@ -567,7 +579,7 @@ fn index_resolves_to_the_host_platform_and_zstd_layers_load() {
     ok(&case.berth_in(&third, &["pull", &zst]), "pull zstd");
     assert_eq!(image_id(&case, &third, &zst), id);
     ok(
-        &case.berth_in(&third, &["run", "--rm", &zst, "true"]),
+        &case.berth_in(&third, &["run", "--rm", "--network", "none", &zst, "true"]),
         "run zstd image",
     );
 }

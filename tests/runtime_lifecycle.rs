@@ -687,8 +687,33 @@ fn events_record_the_lifecycle() {
     );
     assert_eq!(f.berth(&["rename", "ev", "ev2"]).code, 0);
     assert_eq!(f.berth(&["rm", "ev2"]).code, 0);
+    // The start and exit also connect and disconnect the default network.
     let events = f.berth(&[
-        "events", "--since", &start, "--until", "0s", "--format", "json",
+        "events",
+        "--since",
+        &start,
+        "--until",
+        "0s",
+        "--format",
+        "json",
+        "-f",
+        "type=network",
+    ]);
+    assert!(
+        events.stdout.contains("\"connect\"") && events.stdout.contains("\"disconnect\""),
+        "{}",
+        events.stdout
+    );
+    let events = f.berth(&[
+        "events",
+        "--since",
+        &start,
+        "--until",
+        "0s",
+        "--format",
+        "json",
+        "-f",
+        "type=container",
     ]);
     let actions: Vec<String> = events
         .stdout

@@ -326,13 +326,25 @@ fn no_process_in_the_container_sees_the_berth_binary() {
 #[test]
 fn network_none_has_only_loopback_and_host_shares() {
     let f = Fixture::new();
-    let run = f.sh(&[], "ls /sys/class/net | tr '\\n' ' '");
+    let run = f.sh(&["--network", "none"], "ls /sys/class/net | tr '\\n' ' '");
     assert_eq!(run.stdout, "lo ", "{}", run.stderr);
-    let host_if = std::fs::read_dir("/sys/class/net")
-        .map(|d| d.count())
-        .unwrap_or(0);
-    let run = f.sh(&["--network", "host"], "ls /sys/class/net | wc -l");
-    assert_eq!(run.stdout.trim(), host_if.to_string(), "{}", run.stderr);
+    let links = || -> Vec<String> {
+        std::fs::read_dir("/sys/class/net")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Parallel tests add and remove veths: compare the links there throughout.
+    let before = links();
+    let run = f.sh(&["--network", "host"], "ls /sys/class/net");
+    let after = links();
+    let seen: Vec<&str> = run.stdout.lines().collect();
+    for link in before.iter().filter(|l| after.contains(l)) {
+        assert!(seen.contains(&link.as_str()), "{link}: {}", run.stderr);
+    }
 }
 
 #[test]
@@ -475,7 +487,19 @@ fn runc_runs_the_oci_spec_berth_generates() -> Result<(), Box<dyn std::error::Er
     let f = Fixture::new();
     let script = "echo hello-from-$(hostname); grep -E '^(CapEff|NoNewPrivs):' /proc/self/status; cat /proc/keys | wc -c";
     let created = f.berth(&[
-        "create", "--name", "peer", "-h", "peerhost", "-m", "64m", "bb", "sh", "-c", script,
+        "create",
+        "--name",
+        "peer",
+        "-h",
+        "peerhost",
+        "-m",
+        "64m",
+        "--network",
+        "none",
+        "bb",
+        "sh",
+        "-c",
+        script,
     ]);
     assert_eq!(created.code, 0, "{}", created.stderr);
     let id = created.stdout.trim().to_string();

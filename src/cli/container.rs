@@ -67,6 +67,10 @@ fn create_container(
     image.check_layers().map_err(engine)?;
     let hostname_seed = new_id().map_err(engine)?;
     let mut config = flags.to_config(&image, &hostname_seed)?;
+    if flags.hostname.is_some() && flags.network.starts_with("container:") {
+        return Err(engine("Conflicting options: hostname and the network mode"));
+    }
+    crate::runtime::network::check_config(store, &config).map_err(engine)?;
     // Until the record names its volumes, no prune may take them.
     let volumes = match config.mounts.is_empty() && config.volumes_from.is_empty() {
         true => None,

@@ -48,9 +48,21 @@ pub struct ContainerFlags {
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long)]
     pub tty: bool,
-    /// Network: none (loopback only) or host
-    #[arg(long = "network", alias = "net", default_value = "none", value_parser = ["none", "host"])]
+    /// Network: bridge, none (loopback only), host, container:NAME|ID, or a network's name
+    #[arg(long = "network", alias = "net", default_value = "bridge")]
     pub network: String,
+    /// Add network-scoped aliases for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "LIST")]
+    pub network_aliases: Vec<String>,
+    /// IPv4 address (e.g. 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "LIST")]
+    pub add_hosts: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long, value_name = "LIST")]
+    pub dns: Vec<String>,
     /// Give extended privileges to the container
     #[arg(long)]
     pub privileged: bool,
@@ -264,6 +276,10 @@ impl ContainerFlags {
                 img.volumes().as_ref(),
             )?,
             volumes_from: self.volumes_from.clone(),
+            network_aliases: self.network_aliases.clone(),
+            ip: self.ip.clone(),
+            add_hosts: self.add_hosts.clone(),
+            dns: self.dns.clone(),
         })
     }
 

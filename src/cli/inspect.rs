@@ -111,8 +111,9 @@ pub fn container_json(store: &Store, c: &Container) -> Value {
             }
         },
         "Mounts": [],
-        "NetworkSettings": {"Networks": {}, "Ports": super::port::network_ports(c)},
+        "NetworkSettings": super::network::settings_json(store, c),
     });
+    value["NetworkSettings"]["Ports"] = super::port::network_ports(c);
     super::volume::add_inspect_fields(&mut value, store, cfg);
     value
 }

@@ -13,6 +13,7 @@ mod lifecycle;
 mod logs;
 mod manage;
 mod mount_flags;
+mod network;
 mod output;
 mod plan;
 mod port;
@@ -155,6 +156,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Manage berth itself
     #[command(subcommand)]
     System(manage::SystemCommand),
@@ -244,6 +248,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Export(args) => snapshot_verbs::export(&args, &cli.root),
         Command::Container(cmd) => manage::container(&cmd, &cli.root),
         Command::Volume(cmd) => volume::volume(&cmd, &cli.root),
+        Command::Network(cmd) => network::network(&cmd, &cli.root),
         Command::System(cmd) => manage::system(&cmd, &cli.root),
         Command::Version => manage::version(),
         Command::Info => manage::info(&cli.root),

@@ -8,6 +8,8 @@ use super::images::import_busybox;
 pub struct Fixture {
     pub work: tempfile::TempDir,
     pub root: PathBuf,
+    /// The default network's bridge, this root's own (see `berth.toml`).
+    pub bridge: String,
 }
 
 impl Fixture {
@@ -28,7 +30,13 @@ impl Fixture {
         let root = work.path().join("root");
         let run = import_busybox(&root, work.path(), "bb", extra);
         assert_eq!(run.code, 0, "import failed: {}", run.stderr);
-        Fixture { work, root }
+        // Parallel tests must not share a bridge: each root names its own.
+        let bridge = format!("bt{}", unique_hex());
+        let config = format!("[network]\nbridge = \"{bridge}\"\n");
+        if let Err(e) = std::fs::write(root.join("berth.toml"), config) {
+            panic!("writing berth.toml: {e}");
+        }
+        Fixture { work, root, bridge }
     }
 
     pub fn berth(&self, args: &[&str]) -> Run {
@@ -68,11 +76,20 @@ impl Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         let ids = self.containers();
-        if ids.is_empty() {
-            return;
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.berth(&args);
         }
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids.iter().map(String::as_str));
-        let _ = self.berth(&args);
+        // User networks, then the default bridge: no interface outlives the test.
+        let _ = self.berth(&["network", "prune", "-f"]);
+        let _ = berth::runtime::network::store::delete_bridge(&self.bridge);
     }
+}
+
+/// Eight hex digits unlikely to repeat across concurrent test processes.
+fn unique_hex() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let seed = (std::process::id(), std::time::SystemTime::now());
+    format!("{:08x}", RandomState::new().hash_one(seed) as u32)
 }

@@ -75,6 +75,9 @@ pub struct InitPlan {
     pub read_only: bool,
     pub privileged: bool,
     pub own_netns: bool,
+    /// A network namespace to join (an fd the parent keeps open, and its path
+    /// for the OCI spec) instead of making a new one.
+    pub netns: Option<(std::os::fd::RawFd, std::path::PathBuf)>,
     /// `--init`: pid 1 stays a small reaper that forwards signals to the command.
     pub init: bool,
     /// `-t`: stdio is a pty from the container's devpts; see `console`.
@@ -112,7 +115,9 @@ fn setup_and_exec(
     join_cgroup(&plan.cgroup_files)?;
     unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| sys("entering a cgroup namespace", e))?;
     umask(Mode::empty());
-    if plan.own_netns {
+    if let Some((fd, _)) = &plan.netns {
+        join_netns(*fd)?;
+    } else if plan.own_netns {
         loopback_up()?;
     }
     rootfs::prepare(&plan.rootfs)?;
@@ -224,6 +229,16 @@ fn join_cgroup(files: &[std::path::PathBuf]) -> Result<(), InitError> {
         })?;
     }
     Ok(())
+}
+
+/// Enters the namespace the parent prepared, then closes the fd: nothing of
+/// the host's may reach the container's command.
+fn join_netns(fd: std::os::fd::RawFd) -> Result<(), InitError> {
+    // SAFETY: the parent keeps the fd open across the clone; the child's copy
+    // is ours to close.
+    let ns = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| sys("joining the network namespace", e))
 }
 
 /// `lo` comes up in a fresh network namespace, as in docker's `none` network.

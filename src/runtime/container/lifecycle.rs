@@ -78,14 +78,21 @@ pub fn load(store: &Store, id: &str) -> Result<Container, ContainerError> {
         }
         state.ports.clear();
         let _ = write_state(&dir, &state);
-        // Nobody else will remove the dead monitor's cgroup, or its port rules
-        // (the kernel closed its reserving sockets).
+        // Nobody else will remove the dead monitor's cgroup, network, or port
+        // rules (the kernel closed its reserving sockets).
         destroy_cgroup(id);
+        release_network(store, &record);
         if crate::runtime::network::ports::publishes(&record.config) {
             let _ = crate::runtime::network::firewall::cleanup_container(store.root(), id);
         }
     }
     Ok(Container { record, state })
+}
+
+fn release_network(store: &Store, record: &ContainerRecord) {
+    if let Err(e) = crate::runtime::network::stop(store, record) {
+        tracing::warn!(id = %record.id, "releasing the network: {e}");
+    }
 }
 
 fn destroy_cgroup(id: &str) {
@@ -224,6 +231,7 @@ pub fn remove(store: &Store, c: &Container, force: bool) -> Result<(), Container
         wait_until_stopped(store, &c.record.id, Duration::from_secs(10))?;
     }
     destroy_cgroup(&c.record.id);
+    release_network(store, &c.record);
     create::remove(store, &c.record)
 }
 

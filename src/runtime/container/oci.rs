@@ -32,8 +32,10 @@ pub fn runtime_spec(
         json!({"type": "mount"}),
         json!({"type": "cgroup"}),
     ];
-    if plan.own_netns {
-        namespaces.push(json!({"type": "network"}));
+    match &plan.netns {
+        Some((_, path)) => namespaces.push(json!({"type": "network", "path": path})),
+        None if plan.own_netns => namespaces.push(json!({"type": "network"})),
+        None => {}
     }
     let spec = json!({
         "ociVersion": "1.0.2",

@@ -81,6 +81,18 @@ pub struct RunConfig {
     /// `--volumes-from` as given (the mounts it brought are in `mounts`).
     #[serde(default)]
     pub volumes_from: Vec<String>,
+    /// `--network-alias`: extra names on the container's network.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
+    /// `--ip`: the IPv4 address asked for on the container's network.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// `--add-host NAME:IP` entries for /etc/hosts.
+    #[serde(default)]
+    pub add_hosts: Vec<String>,
+    /// `--dns`: nameservers replacing the host's in resolv.conf.
+    #[serde(default)]
+    pub dns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]

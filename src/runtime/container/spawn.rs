@@ -57,7 +57,7 @@ pub fn spawn(plan: &InitPlan, stdio: Stdio) -> Result<Spawned, InitError> {
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC;
-    if plan.own_netns {
+    if plan.own_netns && plan.netns.is_none() {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     let clone_flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;

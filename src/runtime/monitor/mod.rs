@@ -28,6 +28,7 @@ use crate::runtime::container::record::{self, ContainerRecord, ContainerState, S
 use crate::runtime::container::rootfs::RootfsPlan;
 use crate::runtime::container::spawn::{self, Stdio};
 use crate::runtime::container::{etc_files, lifecycle, oci};
+use crate::runtime::network;
 use crate::runtime::network::ports;
 use crate::runtime::security::caps::{self, Cap};
 use crate::runtime::security::seccomp;
@@ -386,7 +387,7 @@ fn run_once(
     let dir = record::container_dir(store.root(), &record.id);
     // Held until the container exits; a taken port fails the start before
     // anything else is done.
-    let published = match ports::reserve_for(&record.config) {
+    let mut published = match ports::reserve_for(&record.config) {
         Ok(p) => p,
         Err(e) => {
             let e = port_error(record, &e);
@@ -395,7 +396,22 @@ fn run_once(
             return Err(MonitorError::Start(e));
         }
     };
-    let mut plan = match plan(store, record, hierarchy.enforces_devices()) {
+    // Torn down when dropped: after the container exits, or on any failure.
+    let net = match network::start(store, record) {
+        Ok(net) => net,
+        Err(e) => {
+            let e = InitError::engine(e.to_string());
+            start_failed(&dir, &e);
+            send_report(report, &e.encode());
+            return Err(MonitorError::Start(e));
+        }
+    };
+    if let Err(e) = forward_ports(store, record, &mut published) {
+        start_failed(&dir, &e);
+        send_report(report, &e.encode());
+        return Err(MonitorError::Start(e));
+    }
+    let mut plan = match plan(store, record, hierarchy.enforces_devices(), &net) {
         Ok(plan) => plan,
         Err(e) => {
             send_report(report, &InitError::engine(e.to_string()).encode());
@@ -496,6 +512,9 @@ fn run_once(
     if let Some(h) = hub {
         h.close_clients();
     }
+    // Before the state says exited: whoever waited for that finds the
+    // addresses released.
+    drop(net);
     // `stop` may have marked the state meanwhile; keep what it wrote.
     let mut state = record::read_state(&dir).unwrap_or(state);
     state.status = Status::Exited;
@@ -538,6 +557,26 @@ fn send_report(report: Option<OwnedFd>, text: &str) {
         let mut file = std::fs::File::from(fd);
         let _ = file.write_all(text.as_bytes());
     }
+}
+
+/// Points the reserved host ports at the container's address, once its network
+/// is up.
+fn forward_ports(
+    store: &Store,
+    record: &ContainerRecord,
+    published: &mut ports::Published,
+) -> Result<(), InitError> {
+    if published.ports().is_empty() {
+        return Ok(());
+    }
+    let address = network::primary_address(store, &record.id)
+        .map_err(|e| InitError::engine(e.to_string()))?;
+    let Some((ip, bridge)) = address else {
+        return Ok(());
+    };
+    published
+        .forward_to(store, &record.id, ip, &bridge)
+        .map_err(|e| port_error(record, &e))
 }
 
 /// docker's wording for a port that cannot be published.
@@ -612,12 +651,17 @@ fn plan(
     store: &Store,
     record: &ContainerRecord,
     devices_enforced: bool,
+    net: &network::Attached<'_>,
 ) -> Result<InitPlan, MonitorError> {
     let c = &record.config;
     let dir = record::container_dir(store.root(), &record.id);
-    let own_netns = c.network_mode != "host";
+    let own_netns = net.own_netns;
+    let hostname = net.hostname.clone().unwrap_or_else(|| c.hostname.clone());
     let (caps, seccomp) = security(c, devices_enforced)?;
-    let files = write_etc_files(&dir, c.hostname.as_str(), own_netns)?;
+    let files = match &net.shared_files {
+        Some(files) => files.clone(),
+        None => write_etc_files(&dir, c, own_netns, net.hosts_written)?,
+    };
     let mounts = volume_mounts(store, record)?;
     Ok(InitPlan {
         rootfs: RootfsPlan {
@@ -635,13 +679,17 @@ fn plan(
         env: c.env.clone(),
         working_dir: c.working_dir.clone(),
         user: c.user.clone(),
-        hostname: c.hostname.clone(),
+        hostname,
         caps,
         seccomp,
         no_new_privileges: c.no_new_privileges,
         read_only: c.read_only,
         privileged: c.privileged,
         own_netns,
+        netns: net.netns.as_ref().map(|fd| {
+            let path = net.netns_path.clone().unwrap_or_default();
+            (std::os::fd::AsRawFd::as_raw_fd(fd), path)
+        }),
         init: c.init,
         tty: c.tty,
         window: super::container::console::terminal_size(),
@@ -678,33 +726,42 @@ fn write_oci_spec(
     })
 }
 
+/// The container's /etc/hosts, hostname and resolv.conf; on bridge networks
+/// the network setup has written the hosts file already (it lists peers).
 fn write_etc_files(
     dir: &Path,
-    hostname: &str,
+    c: &crate::runtime::container::record::RunConfig,
     own_netns: bool,
+    hosts_written: bool,
 ) -> Result<Vec<(std::path::PathBuf, String)>, MonitorError> {
+    let hostname = c.hostname.as_str();
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let hosts = if own_netns {
-        etc_files::hosts(hostname, None)
-    } else {
-        std::fs::read_to_string("/etc/hosts").unwrap_or_default()
-    };
-    let files = [
-        ("hosts", hosts, "/etc/hosts"),
+    let mut files = vec![
         ("hostname", format!("{hostname}\n"), "/etc/hostname"),
         (
             "resolv.conf",
-            etc_files::resolv_conf(&host_resolv, own_netns),
+            network::hosts::resolv_conf(&host_resolv, own_netns, &c.dns),
             "/etc/resolv.conf",
         ),
     ];
-    let mut out = Vec::new();
+    if !hosts_written {
+        let mut hosts = if own_netns {
+            etc_files::hosts(hostname, None)
+        } else {
+            std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+        };
+        hosts.push_str(&network::hosts::extra_hosts(&c.add_hosts, None));
+        files.push(("hosts", hosts, "/etc/hosts"));
+    }
+    let mut out = vec![(dir.join("hosts"), "/etc/hosts".to_string())];
     for (name, content, dest) in files {
         let path = dir.join(name);
         std::fs::write(&path, content).map_err(|e| {
             MonitorError::Container(crate::runtime::container::ContainerError::io(&path, e))
         })?;
-        out.push((path, dest.to_string()));
+        if name != "hosts" {
+            out.push((path, dest.to_string()));
+        }
     }
     Ok(out)
 }
