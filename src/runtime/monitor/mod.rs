@@ -185,11 +185,17 @@ pub fn detached_main(args: &[std::ffi::OsString]) -> i32 {
     let cloexec = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC);
     let _ = nix::fcntl::fcntl(&report, cloexec);
     let id = id.to_string_lossy();
-    let store = Store::open_readonly(root);
-    let record = match record::read_record(&record::container_dir(store.root(), &id)) {
-        Ok(record) => record,
+    let opened = Store::open(root)
+        .map_err(|e| e.to_string())
+        .and_then(|store| {
+            let dir = record::container_dir(store.root(), &id);
+            let record = record::read_record(&dir).map_err(|e| e.to_string())?;
+            Ok((store, record))
+        });
+    let (store, record) = match opened {
+        Ok(opened) => opened,
         Err(e) => {
-            send_report(Some(report), &InitError::engine(e.to_string()).encode());
+            send_report(Some(report), &InitError::engine(e).encode());
             return 125;
         }
     };
