@@ -604,8 +604,11 @@ fn runc_mounts_what_berth_mounts() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&host)?;
     let bind = format!("{}:/h:ro", host.display());
     let script = "grep -E ' /(data|h|t) ' /proc/mounts | cut -d' ' -f2,3,4";
+    // runc makes its own namespaces: the spec must not name berth's pinned one.
     let created = f.berth(&[
         "create",
+        "--network",
+        "none",
         "--name",
         "peer",
         "-v",

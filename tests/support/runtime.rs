@@ -83,6 +83,9 @@ impl Drop for Fixture {
         }
         // User networks, then the default bridge: no interface outlives the test.
         let _ = self.berth(&["network", "prune", "-f"]);
+        if let Ok(store) = berth::runtime::store::Store::open(&self.root) {
+            let _ = berth::runtime::network::firewall::teardown_network(&store, &self.bridge);
+        }
         let _ = berth::runtime::network::store::delete_bridge(&self.bridge);
     }
 }
