@@ -465,6 +465,10 @@ fn run_once(
     write_state(&dir, &state)?;
     record.event(store.root(), "start", &[]);
     send_report(report, "ok");
+    // Setting up (network, mounts, seccomp) is done; a detached monitor now
+    // lives as long as the container, so hand the freed heap back to the kernel.
+    // SAFETY: malloc_trim only releases free memory of the C allocator.
+    unsafe { libc::malloc_trim(0) };
     let io = match spawned.console {
         Some(master) => io::Io {
             stdout: Some(master),
