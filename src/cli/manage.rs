@@ -61,7 +61,7 @@ pub fn top(args: &TopArgs, root: &Path) -> Result<i32, CliError> {
     Ok(0)
 }
 
-fn process_row(pid: i32) -> Option<Vec<String>> {
+pub(super) fn process_row(pid: i32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let comm_end = stat.rfind(')')?;
     let comm = stat.get(stat.find('(')? + 1..comm_end)?.to_string();

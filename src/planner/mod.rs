@@ -12,6 +12,7 @@ pub mod hash;
 pub mod observe;
 pub mod observed;
 pub mod plan;
+pub mod project;
 pub mod render;
 
 #[cfg(test)]
