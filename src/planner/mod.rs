@@ -14,6 +14,7 @@ pub mod observed;
 pub mod plan;
 pub mod project;
 pub mod render;
+pub mod watch;
 
 #[cfg(test)]
 mod testutil;
