@@ -157,3 +157,45 @@ fn project_from_the_stack_file_name() {
     let none = f.berth(&["stack", "-p", "other", "ps", "-a"]);
     assert_eq!(none.stdout.lines().count(), 1, "{}", none.stdout);
 }
+
+/// A crash of the container's monitor, as after a reboot: the container dies
+/// with it (PDEATHSIG).
+fn kill_monitor(f: &Fixture, name: &str) {
+    let id = f.berth(&["inspect", "-f", "{{.Id}}", name]).stdout.trim().to_string();
+    let state = f.state(&id);
+    let monitor = state["monitor_pid"].as_i64().unwrap_or(0) as i32;
+    let pid = state["pid"].as_i64().unwrap_or(0) as i32;
+    assert!(monitor > 1 && pid > 0, "no monitor for {name}: {state}");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    wait_until("the container to die", || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+}
+
+#[test]
+fn system_restore_starts_a_stack_in_dependency_order_after_health() {
+    let f = Fixture::new();
+    // web is created first: restore's oldest-first order alone would start it first.
+    let always = ["--restart", "always"];
+    replica(&f, "web", "db:service_healthy:false", &always, "exec sleep 60");
+    let health = [
+        "--restart", "always", "--health-cmd", "test -f /tmp/ready",
+        "--health-interval", "200ms", "--health-retries", "20",
+    ];
+    replica(&f, "db", "", &health, "sleep 1; touch /tmp/ready; exec sleep 60");
+    for name in ["sv-web-1", "sv-db-1"] {
+        kill_monitor(&f, name);
+    }
+    assert_eq!(ok(&f, &["ps", "-q"]), "");
+    let restored = f.berth(&["system", "restore"]);
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    assert_eq!(restored.stdout, "sv-db-1\nsv-web-1\n");
+    // web was started only once db was healthy.
+    let json = ok(&f, &["ps", "--format", "json", "db"]);
+    let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap_or_default();
+    assert_eq!(row["Health"], "healthy", "{json}");
+    assert_eq!(ok(&f, &["ps", "-q"]).lines().count(), 2);
+}

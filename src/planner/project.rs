@@ -297,6 +297,27 @@ fn condition_met(t: &Container, condition: &str) -> Met {
     }
 }
 
+/// The order `system restore` starts containers in: containers of no project
+/// as listed, each project's in its start levels (dependencies first).
+pub fn restore_order(list: Vec<Container>) -> Vec<Container> {
+    let mut loose = Vec::new();
+    let mut projects: Vec<(String, Vec<Container>)> = Vec::new();
+    for c in list {
+        let Some(name) = project_of(&c).map(str::to_string) else {
+            loose.push(c);
+            continue;
+        };
+        match projects.iter_mut().find(|(p, _)| *p == name) {
+            Some((_, members)) => members.push(c),
+            None => projects.push((name, vec![c])),
+        }
+    }
+    for (_, members) in projects {
+        loose.extend(start_levels(members).into_iter().flatten());
+    }
+    loose
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +392,19 @@ mod tests {
             container("db", ""),
         ]);
         assert_eq!(names(&stop), vec![vec!["web"], vec!["db"]]);
+    }
+
+    #[test]
+    fn restore_puts_dependencies_first() {
+        let mut loose = container("x", "");
+        loose.record.config.labels.remove(LABEL_PROJECT);
+        let order = restore_order(vec![
+            container("web", "db:service_healthy:false"),
+            loose,
+            container("db", ""),
+        ]);
+        let names: Vec<&str> = order.iter().map(service_of).collect();
+        assert_eq!(names, vec!["x", "db", "web"]);
     }
 
     #[test]
