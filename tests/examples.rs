@@ -37,11 +37,19 @@ fn every_example_loads_with_its_image_and_loopback_ports() {
     let work = temp();
     for name in EXAMPLES {
         let file = compose_file(name);
-        let run = berth(work.path(), work.path(), &["config", "-f", &file, "--format", "json"]);
+        let run = berth(
+            work.path(),
+            work.path(),
+            &["config", "-f", &file, "--format", "json"],
+        );
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         let project: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_default();
         let services = project["services"].as_object().cloned().unwrap_or_default();
-        assert!(!services.is_empty(), "{name}: no services in {}", run.stdout);
+        assert!(
+            !services.is_empty(),
+            "{name}: no services in {}",
+            run.stdout
+        );
         for (service, body) in &services {
             assert_eq!(body["image"], IMAGE, "{name}/{service}");
             for port in body["ports"].as_array().cloned().unwrap_or_default() {
@@ -85,7 +93,11 @@ fn build_image_is_offline_and_idempotent() {
     let work = temp();
     let root = work.path().join("root");
     let first = build_image(&root);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let second = build_image(&root);
     assert!(second.status.success());
     assert!(
@@ -95,6 +107,19 @@ fn build_image_is_offline_and_idempotent() {
     );
     let images = berth(&root, work.path(), &["images", "-q", IMAGE]);
     assert_eq!(images.stdout.lines().count(), 1, "{}", images.stdout);
-    let run = berth(&root, work.path(), &["run", "--rm", "--network", "none", IMAGE, "sh", "-c", "httpd --help 2>&1 | head -1; wget --help 2>&1 | head -1"]);
+    let run = berth(
+        &root,
+        work.path(),
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            IMAGE,
+            "sh",
+            "-c",
+            "httpd --help 2>&1 | head -1; wget --help 2>&1 | head -1",
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
 }

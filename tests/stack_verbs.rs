@@ -31,7 +31,13 @@ fn replica(f: &Fixture, service: &str, deps: &str, extra: &[&str], script: &str)
 
 /// db, and web depending on it with a published port.
 fn project(f: &Fixture, port: u16) {
-    replica(f, "db", "", &[], "echo db ready; trap 'exit 0' TERM; while true; do sleep 0.1; done");
+    replica(
+        f,
+        "db",
+        "",
+        &[],
+        "echo db ready; trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    );
     let publish = format!("127.0.0.1:{port}:80");
     replica(
         f,
@@ -68,7 +74,9 @@ fn ps_logs_port_top_images_exec() {
     project(&f, 18471);
     let ps = ok(&f, &["ps"]);
     let header = ps.lines().next().unwrap_or_default();
-    for column in ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"] {
+    for column in [
+        "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS",
+    ] {
         assert!(header.contains(column), "{ps}");
     }
     assert!(ps.contains("sv-db-1") && ps.contains("sv-web-1"), "{ps}");
@@ -84,7 +92,10 @@ fn ps_logs_port_top_images_exec() {
         let logs = ok(&f, &["logs", "--no-color"]);
         logs.contains("db-1  | db ready") && logs.contains("web-1 | web ready")
     });
-    assert_eq!(ok(&f, &["logs", "--no-color", "web"]), "web-1 | web ready\n");
+    assert_eq!(
+        ok(&f, &["logs", "--no-color", "web"]),
+        "web-1 | web ready\n"
+    );
     let stamped = ok(&f, &["logs", "-t", "--no-color", "--tail", "1", "db"]);
     assert!(stamped.starts_with("db-1 | 20"), "{stamped}");
 
@@ -94,10 +105,19 @@ fn ps_logs_port_top_images_exec() {
     let top = ok(&f, &["top", "db"]);
     assert!(top.starts_with("sv-db-1\nUID"), "{top}");
     let images = ok(&f, &["images"]);
-    assert!(images.contains("CONTAINER") && images.contains("sv-web-1"), "{images}");
+    assert!(
+        images.contains("CONTAINER") && images.contains("sv-web-1"),
+        "{images}"
+    );
     assert!(images.contains("bb"), "{images}");
 
-    assert_eq!(ok(&f, &["exec", "-T", "-e", "X=1", "web", "sh", "-c", "echo $X"]), "1\n");
+    assert_eq!(
+        ok(
+            &f,
+            &["exec", "-T", "-e", "X=1", "web", "sh", "-c", "echo $X"]
+        ),
+        "1\n"
+    );
     let missing = stack(&f, &["exec", "-T", "nope", "true"]);
     assert_ne!(missing.code, 0);
     assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
@@ -120,12 +140,20 @@ fn stop_start_restart_kill_rm_in_dependency_order() {
     assert_eq!(start.code, 0, "{}", start.stderr);
     let db = start.stderr.find("sv-db-1  Started");
     let web = start.stderr.find("sv-web-1  Starting");
-    assert!(db.is_some() && web.is_some() && db < web, "{}", start.stderr);
+    assert!(
+        db.is_some() && web.is_some() && db < web,
+        "{}",
+        start.stderr
+    );
     assert_eq!(ok(&f, &["ps", "-q"]).lines().count(), 2);
 
     let restart = stack(&f, &["restart", "-t", "5", "db"]);
     assert_eq!(restart.code, 0, "{}", restart.stderr);
-    assert!(restart.stderr.contains("sv-db-1  Started"), "{}", restart.stderr);
+    assert!(
+        restart.stderr.contains("sv-db-1  Started"),
+        "{}",
+        restart.stderr
+    );
     assert_eq!(ok(&f, &["ps", "-q"]).lines().count(), 2);
 
     // The alias, and kill.
@@ -161,7 +189,11 @@ fn project_from_the_stack_file_name() {
 /// A crash of the container's monitor, as after a reboot: the container dies
 /// with it (PDEATHSIG).
 fn kill_monitor(f: &Fixture, name: &str) {
-    let id = f.berth(&["inspect", "-f", "{{.Id}}", name]).stdout.trim().to_string();
+    let id = f
+        .berth(&["inspect", "-f", "{{.Id}}", name])
+        .stdout
+        .trim()
+        .to_string();
     let state = f.state(&id);
     let monitor = state["monitor_pid"].as_i64().unwrap_or(0) as i32;
     let pid = state["pid"].as_i64().unwrap_or(0) as i32;
@@ -180,12 +212,30 @@ fn system_restore_starts_a_stack_in_dependency_order_after_health() {
     let f = Fixture::new();
     // web is created first: restore's oldest-first order alone would start it first.
     let always = ["--restart", "always"];
-    replica(&f, "web", "db:service_healthy:false", &always, "exec sleep 60");
+    replica(
+        &f,
+        "web",
+        "db:service_healthy:false",
+        &always,
+        "exec sleep 60",
+    );
     let health = [
-        "--restart", "always", "--health-cmd", "test -f /tmp/ready",
-        "--health-interval", "200ms", "--health-retries", "20",
+        "--restart",
+        "always",
+        "--health-cmd",
+        "test -f /tmp/ready",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "20",
     ];
-    replica(&f, "db", "", &health, "sleep 1; touch /tmp/ready; exec sleep 60");
+    replica(
+        &f,
+        "db",
+        "",
+        &health,
+        "sleep 1; touch /tmp/ready; exec sleep 60",
+    );
     for name in ["sv-web-1", "sv-db-1"] {
         kill_monitor(&f, name);
     }

@@ -280,7 +280,10 @@ fn stop_all(store: &Store, list: Vec<Container>, timeout: Option<u64>) -> bool {
                 .iter()
                 .map(|c| scope.spawn(move || stop_one(store, c, timeout)))
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or(false)).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(false))
+                .collect()
         });
         failed |= results.contains(&false);
     }
@@ -398,14 +401,14 @@ fn rm(project: &str, args: &RmArgs, root: &Path) -> Result<i32, CliError> {
     }
     let mut failed = false;
     for c in &list {
-        let removed = lifecycle::remove(&store, c, false).map_err(engine).and_then(|()| {
-            match args.volumes {
+        let removed = lifecycle::remove(&store, c, false)
+            .map_err(engine)
+            .and_then(|()| match args.volumes {
                 true => crate::runtime::volume::remove_anonymous_of(&store, &c.record)
                     .map(drop)
                     .map_err(engine),
                 false => Ok(()),
-            }
-        });
+            });
         match removed {
             Ok(()) => progress(c, "Removed"),
             Err(e) => {
@@ -420,7 +423,10 @@ fn rm(project: &str, args: &RmArgs, root: &Path) -> Result<i32, CliError> {
 /// compose's prompt; anything but y/yes (or no input) keeps the containers.
 fn confirm(list: &[Container]) -> Result<bool, CliError> {
     let names: Vec<&str> = list.iter().map(|c| c.record.name.as_str()).collect();
-    eprint!("Going to remove {}\n? Are you sure? [yN] ", names.join(", "));
+    eprint!(
+        "Going to remove {}\n? Are you sure? [yN] ",
+        names.join(", ")
+    );
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))

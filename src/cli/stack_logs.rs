@@ -17,9 +17,7 @@ use crate::runtime::monitor::logfile::log_path;
 use crate::runtime::store::Store;
 
 /// compose's palette: cyan, yellow, green, magenta, blue, then the bright ones.
-const COLORS: [&str; 10] = [
-    "36", "33", "32", "35", "34", "96", "93", "92", "95", "94",
-];
+const COLORS: [&str; 10] = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"];
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -64,7 +62,10 @@ pub fn logs(project: &str, args: &LogsArgs, root: &Path) -> Result<i32, CliError
     let mut sources = Vec::new();
     let mut merged: Vec<(usize, Entry)> = Vec::new();
     for (i, c) in list.iter().enumerate() {
-        let path = log_path(&record::container_dir(store.root(), &c.record.id), &c.record.id);
+        let path = log_path(
+            &record::container_dir(store.root(), &c.record.id),
+            &c.record.id,
+        );
         let (entries, pos) = read_entries(&path, tail).map_err(engine)?;
         merged.extend(entries.into_iter().map(|e| (i, e)));
         sources.push(Source {
@@ -143,7 +144,12 @@ fn follow(store: &Store, sources: &mut [Source], timestamps: bool) -> Result<(),
         });
         let mut merged = Vec::new();
         for (i, source) in sources.iter_mut().enumerate() {
-            merged.extend(read_new(source).map_err(engine)?.into_iter().map(|e| (i, e)));
+            merged.extend(
+                read_new(source)
+                    .map_err(engine)?
+                    .into_iter()
+                    .map(|e| (i, e)),
+            );
         }
         let read_any = !merged.is_empty();
         if write_merged(sources, merged, timestamps).is_err() {

@@ -62,7 +62,11 @@ pub struct Selection {
 }
 
 pub fn project_of(c: &Container) -> Option<&str> {
-    c.record.config.labels.get(LABEL_PROJECT).map(String::as_str)
+    c.record
+        .config
+        .labels
+        .get(LABEL_PROJECT)
+        .map(String::as_str)
 }
 
 pub fn service_of(c: &Container) -> &str {
@@ -362,7 +366,10 @@ mod tests {
     fn levels_follow_dependencies() {
         let list = vec![
             container("web", "api:service_started:false"),
-            container("api", "db:service_healthy:false,migrate:service_completed_successfully:false"),
+            container(
+                "api",
+                "db:service_healthy:false,migrate:service_completed_successfully:false",
+            ),
             container("db", ""),
             container("migrate", "db:service_healthy:false"),
         ];
@@ -422,7 +429,10 @@ mod tests {
             Met::Never(_)
         ));
         c.state.status = Status::Running;
-        assert!(matches!(condition_met(&c, "service_healthy"), Met::Never(_)));
+        assert!(matches!(
+            condition_met(&c, "service_healthy"),
+            Met::Never(_)
+        ));
         c.record.config.healthcheck = Some(crate::runtime::monitor::health::HealthConfig {
             test: vec!["CMD".into(), "true".into()],
             interval: Duration::from_secs(1),

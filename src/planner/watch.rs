@@ -118,8 +118,11 @@ pub struct Hooks<L, A, W, S> {
 /// Applies the stack once, then again after every change of its files, until
 /// `stop` says so. Load and apply failures are logged, never fatal: the loop
 /// goes on with the last stack that loaded.
-pub fn watch<L, A, W, S, E1, E2>(base: &[PathBuf], opts: &WatchOptions, mut hooks: Hooks<L, A, W, S>)
-where
+pub fn watch<L, A, W, S, E1, E2>(
+    base: &[PathBuf],
+    opts: &WatchOptions,
+    mut hooks: Hooks<L, A, W, S>,
+) where
     L: FnMut() -> Result<Project, E1>,
     A: FnMut(&Project) -> Result<String, E2>,
     W: FnMut(&str),
@@ -181,7 +184,10 @@ where
 {
     match (hooks.apply)(project) {
         Ok(plan) => {
-            log_line(&mut hooks.log, &format!("applied project {:?}", project.name));
+            log_line(
+                &mut hooks.log,
+                &format!("applied project {:?}", project.name),
+            );
             for line in plan.lines() {
                 log_line(&mut hooks.log, line);
             }
@@ -238,7 +244,12 @@ mod tests {
 
     /// Runs the watcher, calling `step(tick)` after each poll; stops at `ticks`.
     /// Returns the number of applies and the log.
-    fn run(dir: &Path, debounce_ms: u64, ticks: usize, step: impl Fn(usize)) -> (usize, Vec<String>) {
+    fn run(
+        dir: &Path,
+        debounce_ms: u64,
+        ticks: usize,
+        step: impl Fn(usize),
+    ) -> (usize, Vec<String>) {
         let applies = RefCell::new(0);
         let log = RefCell::new(Vec::new());
         let tick = RefCell::new(0);
@@ -293,7 +304,10 @@ mod tests {
                 }
             });
             assert_eq!(applies, 2, "{name}: {log:?}");
-            assert!(log.iter().any(|l| l.contains("changed:") && l.contains(name)));
+            assert!(
+                log.iter()
+                    .any(|l| l.contains("changed:") && l.contains(name))
+            );
             assert!(log.iter().any(|l| l.ends_with("plan: 1 to add")));
         }
     }
