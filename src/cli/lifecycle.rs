@@ -48,7 +48,7 @@ pub struct PsArgs {
     pub format: ListFormat,
 }
 
-fn status_text(c: &Container) -> String {
+pub(super) fn status_text(c: &Container) -> String {
     let s = &c.state;
     let up = || human_duration(s.started_at.as_deref().map_or(0, seconds_since));
     let since_exit = || s.finished_at.as_deref().map_or_else(String::new, ago);
@@ -91,7 +91,7 @@ fn matches(c: &Container, filter: &str) -> Result<bool, CliError> {
     })
 }
 
-fn command_text(c: &Container, no_trunc: bool) -> String {
+pub(super) fn command_text(c: &Container, no_trunc: bool) -> String {
     let text = c.record.config.args.join(" ");
     let text = if !no_trunc && text.chars().count() > 20 {
         format!("{}…", text.chars().take(19).collect::<String>())

@@ -291,3 +291,61 @@ fn follow(st: &Store, c: &Container, path: &Path, filter: &LogFilter) -> Result<
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// One decoded log line, for verbs that merge several containers' logs.
+/// compose writes both streams to stdout, so the stream is not kept.
+pub(super) struct Entry {
+    /// RFC 3339 as the log has it.
+    pub time: String,
+    /// The text with its newline.
+    pub text: Vec<u8>,
+}
+
+/// Decodes one raw json-file line (berth's fast layout, else any JSON).
+pub(super) fn decode_entry(raw: &[u8]) -> Option<Entry> {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let mut text = Vec::new();
+    let mut head = None;
+    if logfile::decode_fast(raw, &mut text, |_, time, out| {
+        head = Some(String::from_utf8_lossy(time).into_owned());
+        Some(out)
+    }) && let Some(time) = head
+    {
+        return Some(Entry { time, text });
+    }
+    let line = serde_json::from_slice::<LogLineRef<'_>>(raw).ok()?;
+    Some(Entry {
+        time: line.time.into_owned(),
+        text: line.log.as_bytes().to_vec(),
+    })
+}
+
+/// `--tail`: "all" (or -1) for every line, else a count.
+pub(super) fn parse_tail(text: &str) -> Result<Option<usize>, CliError> {
+    match text {
+        "all" | "-1" => Ok(None),
+        n => n
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| engine(format!("invalid --tail {n:?}"))),
+    }
+}
+
+/// The decoded entries of one container's log (its last `tail` lines), and the
+/// size of the current file, where following it starts.
+pub(super) fn read_entries(path: &Path, tail: Option<usize>) -> std::io::Result<(Vec<Entry>, u64)> {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let mut out = Vec::new();
+    match tail {
+        None => {
+            for file in log_files(path) {
+                for_each_line(&file, |raw| {
+                    out.extend(decode_entry(raw));
+                    Ok(())
+                })?;
+            }
+        }
+        Some(n) => out.extend(last_lines(path, n)?.iter().filter_map(|r| decode_entry(r))),
+    }
+    Ok((out, size))
+}

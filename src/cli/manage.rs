@@ -61,7 +61,7 @@ pub fn top(args: &TopArgs, root: &Path) -> Result<i32, CliError> {
     Ok(0)
 }
 
-fn process_row(pid: i32) -> Option<Vec<String>> {
+pub(super) fn process_row(pid: i32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let comm_end = stat.rfind(')')?;
     let comm = stat.get(stat.find('(')? + 1..comm_end)?.to_string();
@@ -403,22 +403,31 @@ pub fn system(cmd: &SystemCommand, root: &Path) -> Result<i32, CliError> {
     }
 }
 
-/// Oldest first, so containers come back in the order they were created.
+/// Oldest first, so containers come back in the order they were created;
+/// a stack's containers in dependency order, each after its dependencies meet
+/// their conditions (a `service_healthy` one has become healthy).
 fn restore(root: &Path) -> Result<i32, CliError> {
+    use crate::planner::project;
     let store = Store::open(root).map_err(engine)?;
     let mut list = lifecycle::list(&store).map_err(engine)?;
     list.reverse();
-    let wanted: Vec<String> = list
+    list.retain(lifecycle::wants_restore);
+    let wanted: Vec<String> = project::restore_order(list)
         .iter()
-        .filter(|c| lifecycle::wants_restore(c))
         .map(|c| c.record.name.clone())
         .collect();
     each(&wanted, |name| {
         let c = lifecycle::find(&store, name).map_err(engine)?;
+        if let Some(p) = project::project_of(&c) {
+            project::await_dependencies(&store, p, &c, RESTORE_WAIT).map_err(engine)?;
+        }
         monitor::start_detached(&store, &c.record).map_err(engine)?;
         Ok(Some(name.to_string()))
     })
 }
+
+/// How long a restored container waits for its dependencies.
+const RESTORE_WAIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Subcommand)]
 pub enum ContainerCommand {

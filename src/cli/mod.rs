@@ -21,7 +21,9 @@ mod progress;
 mod publish;
 mod registry;
 mod snapshot_verbs;
+mod stack;
 mod stack_args;
+mod stack_logs;
 mod volume;
 
 use std::path::PathBuf;
@@ -168,6 +170,9 @@ pub enum Command {
     Info,
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
+    /// Project-scoped verbs (ps, logs, stop, start, restart, kill, rm, exec, top, port, images, pull)
+    #[command(alias = "compose")]
+    Stack(stack::StackCmd),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +258,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Version => manage::version(),
         Command::Info => manage::info(&cli.root),
         Command::Completion(args) => completion::run(&args),
+        Command::Stack(cmd) => stack::run(&cmd, &cli.root),
     }
 }
 

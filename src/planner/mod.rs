@@ -12,7 +12,9 @@ pub mod hash;
 pub mod observe;
 pub mod observed;
 pub mod plan;
+pub mod project;
 pub mod render;
+pub mod watch;
 
 #[cfg(test)]
 mod testutil;
