@@ -16,6 +16,7 @@ mod mount_flags;
 mod network;
 mod output;
 mod plan;
+mod up;
 mod port;
 mod progress;
 mod publish;
@@ -73,6 +74,12 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Show what `up` would change, and why (exit 2 when there are changes)
     Plan(plan::PlanArgs),
+    /// Create and start the stack's containers, networks and volumes
+    Up(up::UpArgs),
+    /// Stop and remove the stack's containers and networks
+    Down(up::DownArgs),
+    /// Execute a plan saved with `berth plan -o`
+    Apply(up::ApplyArgs),
     /// Download an image from a registry
     Pull(registry::PullArgs),
     /// Upload an image to a registry
@@ -208,6 +215,9 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Config(args) => config::run(&args),
         Command::Plan(args) => plan::run(&args, &cli.root),
+        Command::Up(args) => up::up(&args, &cli.root),
+        Command::Down(args) => up::down_cmd(&args, &cli.root),
+        Command::Apply(args) => up::apply(&args, &cli.root),
         Command::Pull(args) => registry::pull_cmd(&args, &cli.root),
         Command::Push(args) => registry::push_cmd(&args, &cli.root),
         Command::Login(args) => registry::login(&args),

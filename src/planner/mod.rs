@@ -8,6 +8,7 @@
 mod changes;
 pub mod container_config;
 pub mod diff;
+pub mod down;
 pub mod execute;
 pub mod graph;
 pub mod hash;
