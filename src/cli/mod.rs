@@ -16,13 +16,13 @@ mod mount_flags;
 mod network;
 mod output;
 mod plan;
-mod up;
 mod port;
 mod progress;
 mod publish;
 mod registry;
 mod snapshot_verbs;
 mod stack_args;
+mod up;
 mod volume;
 
 use std::path::PathBuf;

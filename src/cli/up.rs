@@ -99,8 +99,15 @@ impl Reporter for Progress {
     fn status(&self, kind: ResourceKind, name: &str, status: &str) {
         let done = matches!(
             status,
-            "Created" | "Started" | "Recreated" | "Running" | "Healthy" | "Exited" | "Pulled"
-                | "Stopped" | "Removed"
+            "Created"
+                | "Started"
+                | "Recreated"
+                | "Running"
+                | "Healthy"
+                | "Exited"
+                | "Pulled"
+                | "Stopped"
+                | "Removed"
         );
         let mark = match (done, self.tty) {
             (true, true) => "\x1b[32m✔\x1b[0m",
@@ -193,7 +200,10 @@ pub fn apply(args: &ApplyArgs, root: &Path) -> Result<i32, CliError> {
         CliError::Usage(format!("cannot read plan {}: {e}", args.planfile.display()))
     })?;
     let plan: Plan = serde_json::from_slice(&text).map_err(|e| {
-        CliError::Usage(format!("{} is not a saved plan: {e}", args.planfile.display()))
+        CliError::Usage(format!(
+            "{} is not a saved plan: {e}",
+            args.planfile.display()
+        ))
     })?;
     let project = args.stack.load()?;
     if project.name != plan.project {

@@ -88,12 +88,13 @@ impl Replica<'_> {
     pub fn build(&self, image: &Image) -> Result<ReplicaConfig, ConfigError> {
         let svc = self.service;
         let img = image.config.config().clone().unwrap_or_default();
-        let args = build::args(image, svc.entrypoint.clone(), svc.command.clone()).map_err(
-            |source| ConfigError::Build {
-                service: self.name.to_string(),
-                source,
-            },
-        )?;
+        let args =
+            build::args(image, svc.entrypoint.clone(), svc.command.clone()).map_err(|source| {
+                ConfigError::Build {
+                    service: self.name.to_string(),
+                    source,
+                }
+            })?;
         let mut attachments = self.attachments();
         let first = (!attachments.is_empty()).then(|| attachments.remove(0));
         let network_mode = match (&svc.network_mode, &first) {
@@ -138,11 +139,7 @@ impl Replica<'_> {
             memory: svc.mem_limit.or(limits.memory),
             memory_swap: svc.memswap_limit,
             cpus: self.cpus().or(limits.cpus),
-            cpu_shares: self
-                .service
-                .extra
-                .get("cpu_shares")
-                .and_then(Value::as_u64),
+            cpu_shares: self.service.extra.get("cpu_shares").and_then(Value::as_u64),
             pids_limit: self
                 .service
                 .extra
@@ -150,7 +147,9 @@ impl Replica<'_> {
                 .and_then(Value::as_i64)
                 .or(limits.pids),
             auto_remove: false,
-            stop_signal: self.str("stop_signal").or_else(|| img.stop_signal().clone()),
+            stop_signal: self
+                .str("stop_signal")
+                .or_else(|| img.stop_signal().clone()),
             stop_timeout: svc.stop_grace_period.map(|d| d.as_std().as_secs()),
             restart_policy: svc.restart.clone().unwrap_or_else(|| "no".into()),
             log_max_size: self.log_opt("max-size").and_then(|v| parse_size(&v)),
@@ -162,9 +161,16 @@ impl Replica<'_> {
             exposed_ports: Vec::new(),
             mounts: self.mounts(image)?,
             volumes_from: svc.volumes_from.clone(),
-            network_aliases: first.as_ref().map(|a| a.aliases.clone()).unwrap_or_default(),
+            network_aliases: first
+                .as_ref()
+                .map(|a| a.aliases.clone())
+                .unwrap_or_default(),
             ip: first.as_ref().and_then(|a| a.ip.clone()),
-            add_hosts: svc.extra_hosts.iter().map(|h| h.replacen('=', ":", 1)).collect(),
+            add_hosts: svc
+                .extra_hosts
+                .iter()
+                .map(|h| h.replacen('=', ":", 1))
+                .collect(),
             dns: svc.dns.clone(),
         };
         let mut config = config;
@@ -188,8 +194,12 @@ impl Replica<'_> {
 
     fn labels(&self, image: &Image) -> BTreeMap<String, String> {
         let img = image.config.config().clone().unwrap_or_default();
-        let mut labels: BTreeMap<String, String> =
-            img.labels().clone().unwrap_or_default().into_iter().collect();
+        let mut labels: BTreeMap<String, String> = img
+            .labels()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         labels.extend(self.service.labels.clone());
         labels.extend(container_labels(
             &self.project.name,
@@ -275,12 +285,14 @@ impl Replica<'_> {
     fn ports(&self) -> Result<Vec<PortBinding>, ConfigError> {
         let mut out = Vec::new();
         for port in &self.service.ports {
-            let proto = Proto::parse(&port.protocol)
-                .ok_or_else(|| self.invalid(format!("unknown port protocol {:?}", port.protocol)))?;
+            let proto = Proto::parse(&port.protocol).ok_or_else(|| {
+                self.invalid(format!("unknown port protocol {:?}", port.protocol))
+            })?;
             let host_ip = match port.host_ip.as_deref().filter(|s| !s.is_empty()) {
-                Some(text) => Some(text.parse::<IpAddr>().map_err(|_| {
-                    self.invalid(format!("invalid host_ip {text:?} in ports"))
-                })?),
+                Some(text) => Some(
+                    text.parse::<IpAddr>()
+                        .map_err(|_| self.invalid(format!("invalid host_ip {text:?} in ports")))?,
+                ),
                 None => None,
             };
             let (host_port, host_port_end) = match port.published.as_deref() {
@@ -410,10 +422,11 @@ pub fn healthcheck(
     }
     let base = image.cloned().unwrap_or_default();
     let timing = |own: Option<crate::spec::duration::Duration>, image_ns: i64, default: u64| {
-        own.map(|d| d.as_std()).unwrap_or_else(|| match u64::try_from(image_ns) {
-            Ok(ns) if ns > 0 => std::time::Duration::from_nanos(ns),
-            _ => std::time::Duration::from_secs(default),
-        })
+        own.map(|d| d.as_std())
+            .unwrap_or_else(|| match u64::try_from(image_ns) {
+                Ok(ns) if ns > 0 => std::time::Duration::from_nanos(ns),
+                _ => std::time::Duration::from_secs(default),
+            })
     };
     let svc = svc.cloned().unwrap_or_default();
     let retries = svc

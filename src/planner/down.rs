@@ -76,7 +76,11 @@ fn runtime(what: impl Into<String>, e: impl std::fmt::Display) -> ExecError {
 }
 
 fn service_of(c: &Container) -> Option<&str> {
-    c.record.config.labels.get(LABEL_SERVICE).map(String::as_str)
+    c.record
+        .config
+        .labels
+        .get(LABEL_SERVICE)
+        .map(String::as_str)
 }
 
 /// The services a container waits on, from compose's `svc:condition:restart,...`.
@@ -142,9 +146,9 @@ fn remove_container(
     let what = || format!("container {name}");
     if c.is_running() {
         reporter.status(ResourceKind::Container, name, "Stopping");
-        let timeout = opts
-            .timeout
-            .unwrap_or(Duration::from_secs(c.record.config.stop_timeout.unwrap_or(10)));
+        let timeout = opts.timeout.unwrap_or(Duration::from_secs(
+            c.record.config.stop_timeout.unwrap_or(10),
+        ));
         lifecycle::stop(store, c, timeout).map_err(|e| runtime(what(), e))?;
         reporter.status(ResourceKind::Container, name, "Stopped");
     }

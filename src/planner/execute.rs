@@ -187,7 +187,10 @@ pub fn execute(
                     if running >= PARALLEL {
                         break;
                     }
-                    let ready = op.after.iter().all(|&a| done.get(a).copied().unwrap_or(true));
+                    let ready = op
+                        .after
+                        .iter()
+                        .all(|&a| done.get(a).copied().unwrap_or(true));
                     if started[op.id] || !ready {
                         continue;
                     }
@@ -347,9 +350,10 @@ impl Ctx<'_> {
     fn create_named(&self, op: &Op, name: &str) -> Result<Container, ExecError> {
         let (service_name, number) = self.service_of(op)?;
         let service = &self.project.services[service_name];
-        let image_ref = service.image.clone().ok_or_else(|| {
-            runtime(format!("service {service_name:?}"), "has no image to run")
-        })?;
+        let image_ref = service
+            .image
+            .clone()
+            .ok_or_else(|| runtime(format!("service {service_name:?}"), "has no image to run"))?;
         let image = self.image(&image_ref)?;
         let hash = hash_service(service).map_err(|source| PlannerError::Serialize {
             service: service_name.to_string(),
@@ -533,7 +537,9 @@ impl Ctx<'_> {
                 Some("unhealthy") => return Err(ExecError::Unhealthy { container: name }),
                 _ => {}
             }
-            if !c.is_running() && c.state.status != crate::runtime::container::record::Status::Created {
+            if !c.is_running()
+                && c.state.status != crate::runtime::container::record::Status::Created
+            {
                 return Err(ExecError::Exited {
                     service: service.to_string(),
                     wanted: "healthy",
@@ -620,7 +626,9 @@ fn wait_all(store: &Store, project: &Project, timeout: Option<Duration>) -> Resu
                     });
                 }
                 (false, _) if oneshot && c.state.exit_code == 0 => {}
-                (false, _) if c.state.status != crate::runtime::container::record::Status::Created => {
+                (false, _)
+                    if c.state.status != crate::runtime::container::record::Status::Created =>
+                {
                     return Err(ExecError::Exited {
                         service: label(&c, LABEL_SERVICE).cloned().unwrap_or_default(),
                         wanted: "running",

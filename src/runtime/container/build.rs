@@ -10,8 +10,8 @@ use crate::runtime::image::{Image, ImageError};
 use crate::runtime::network::NetworkError;
 use crate::runtime::store::{Store, StoreError};
 use crate::runtime::volume::VolumeError;
-use crate::runtime::volume::resolve::{anonymous_specs, resolve};
 use crate::runtime::volume::Volumes;
+use crate::runtime::volume::resolve::{anonymous_specs, resolve};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -39,7 +39,10 @@ pub fn args(
     let img = image.config.config().clone().unwrap_or_default();
     let (entrypoint, cmd) = match entrypoint {
         Some(e) => (e, None),
-        None => (img.entrypoint().clone().unwrap_or_default(), img.cmd().clone()),
+        None => (
+            img.entrypoint().clone().unwrap_or_default(),
+            img.cmd().clone(),
+        ),
     };
     let cmd = command.or(cmd).unwrap_or_default();
     let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
