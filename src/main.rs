@@ -67,7 +67,17 @@ fn usage_error(e: clap::Error) -> ! {
     let verb = verb_of(std::env::args().skip(1));
     let stack_verb = matches!(
         verb.as_deref(),
-        Some("config" | "plan" | "completion") | None
+        Some(
+            "config"
+                | "plan"
+                | "completion"
+                | "up"
+                | "down"
+                | "apply"
+                | "watch"
+                | "stack"
+                | "compose"
+        ) | None
     );
     std::process::exit(if stack_verb {
         berth::cli::EXIT_INVALID

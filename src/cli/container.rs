@@ -6,15 +6,14 @@ use clap::{ArgAction, Args};
 use super::container_flags::ContainerFlags;
 use super::progress::Renderer;
 use super::{CliError, engine, print};
-use crate::runtime::container::create::{self, CreateRequest};
+use crate::runtime::container::build;
+use crate::runtime::container::create;
 use crate::runtime::container::names::new_id;
 use crate::runtime::container::record;
 use crate::runtime::image::{Image, ImageStore, Reference};
 use crate::runtime::monitor;
 use crate::runtime::registry::{self, Progress, RegistriesConfig};
 use crate::runtime::store::Store;
-use crate::runtime::volume::Volumes;
-use crate::runtime::volume::resolve::{anonymous_specs, resolve};
 
 #[derive(Debug, Args)]
 #[command(disable_help_flag = true)]
@@ -62,40 +61,13 @@ fn create_container(
     flags: &ContainerFlags,
 ) -> Result<record::ContainerRecord, CliError> {
     let image = resolve_or_pull(store, flags.image(), &flags.pull)?;
-    // Until the record names the image's layers, gc must not take them.
-    let _content = store.lock_shared("content").map_err(engine)?;
-    image.check_layers().map_err(engine)?;
     let hostname_seed = new_id().map_err(engine)?;
-    let mut config = flags.to_config(&image, &hostname_seed)?;
+    let config = flags.to_config(&image, &hostname_seed)?;
     if flags.hostname.is_some() && flags.network.starts_with("container:") {
         return Err(engine("Conflicting options: hostname and the network mode"));
     }
-    crate::runtime::network::check_config(store, &config).map_err(engine)?;
-    // Until the record names its volumes, no prune may take them.
-    let volumes = match config.mounts.is_empty() && config.volumes_from.is_empty() {
-        true => None,
-        false => Some(Volumes::lock(store).map_err(engine)?),
-    };
-    let created = match &volumes {
-        Some(vols) => {
-            let requested = std::mem::take(&mut config.mounts);
-            let resolved = resolve(vols, requested, &config.volumes_from).map_err(engine)?;
-            config.mounts = resolved.mounts;
-            resolved.created
-        }
-        None => Vec::new(),
-    };
-    let request = CreateRequest {
-        name: flags.name.clone(),
-        image: flags.image().to_string(),
-        image_id: image.id.to_string(),
-        config,
-    };
-    let result = create::create(store, request);
-    if let (Err(_), Some(vols)) = (&result, &volumes) {
-        let _ = vols.remove_anonymous(&anonymous_specs(&created));
-    }
-    result.map_err(engine)
+    build::create_container(store, flags.name.clone(), flags.image(), &image, config)
+        .map_err(engine)
 }
 
 /// Finds the image, pulling it first as `--pull` says (docker's `run`

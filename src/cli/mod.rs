@@ -24,7 +24,9 @@ mod snapshot_verbs;
 mod stack;
 mod stack_args;
 mod stack_logs;
+mod up;
 mod volume;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -75,6 +77,14 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Show what `up` would change, and why (exit 2 when there are changes)
     Plan(plan::PlanArgs),
+    /// Create and start the stack's containers, networks and volumes
+    Up(up::UpArgs),
+    /// Stop and remove the stack's containers and networks
+    Down(up::DownArgs),
+    /// Execute a plan saved with `berth plan -o`
+    Apply(up::ApplyArgs),
+    /// Apply the stack, and again whenever its files change
+    Watch(watch::WatchArgs),
     /// Download an image from a registry
     Pull(registry::PullArgs),
     /// Upload an image to a registry
@@ -213,6 +223,10 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Command::Config(args) => config::run(&args),
         Command::Plan(args) => plan::run(&args, &cli.root),
+        Command::Up(args) => up::up(&args, &cli.root),
+        Command::Down(args) => up::down_cmd(&args, &cli.root),
+        Command::Apply(args) => up::apply(&args, &cli.root),
+        Command::Watch(args) => watch::run(&args, &cli.root),
         Command::Pull(args) => registry::pull_cmd(&args, &cli.root),
         Command::Push(args) => registry::push_cmd(&args, &cli.root),
         Command::Login(args) => registry::login(&args),

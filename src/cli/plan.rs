@@ -41,7 +41,7 @@ pub enum TableFormat {
     Json,
 }
 
-fn parse_scale(text: &str) -> Result<(String, u32), String> {
+pub(crate) fn parse_scale(text: &str) -> Result<(String, u32), String> {
     let (service, n) = text
         .split_once('=')
         .ok_or_else(|| format!("invalid --scale {text:?}: expected SERVICE=N"))?;

@@ -1,9 +1,5 @@
 //! `berth watch`: apply the stack, then apply it again whenever one of its
 //! files changes (planner::watch polls them), logging each plan.
-//!
-//! Not registered in `Command` yet: it needs `planner::execute::up`, which the
-//! `up` branch adds. The integrator adds `mod watch;` and the verb:
-//! `Watch(watch::WatchArgs)` => `watch::run(&args, &cli.root)`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,7 +48,11 @@ fn base_files(stack: &StackArgs) -> Result<Vec<PathBuf>, CliError> {
     let dir = stack
         .project_directory
         .clone()
-        .or_else(|| files.first().and_then(|f| f.parent().map(Path::to_path_buf)))
+        .or_else(|| {
+            files
+                .first()
+                .and_then(|f| f.parent().map(Path::to_path_buf))
+        })
         .unwrap_or(cwd.clone());
     match stack.env_files.is_empty() {
         true => files.push(dir.join(".env")),

@@ -6,7 +6,10 @@
 //! the runtime itself: the runtime fills [`Observed`], an executor runs the [`Plan`].
 
 mod changes;
+pub mod container_config;
 pub mod diff;
+pub mod down;
+pub mod execute;
 pub mod graph;
 pub mod hash;
 pub mod observe;

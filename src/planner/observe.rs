@@ -27,6 +27,14 @@ pub fn observe(root: &Path, project: &str) -> Result<Observed, PlannerError> {
         }
     }
     observed.images = images(root);
+    let store = crate::runtime::store::Store::open_readonly(root);
+    // Networks and volumes by name: the plan creates the missing ones.
+    observed.networks = crate::runtime::network::store::list(&store)
+        .map(|nets| nets.into_iter().map(|n| n.name).collect())
+        .unwrap_or_default();
+    observed.volumes = crate::runtime::volume::local::list(&store)
+        .map(|vols| vols.into_iter().map(|v| v.name).collect())
+        .unwrap_or_default();
     Ok(observed)
 }
 

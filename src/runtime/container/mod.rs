@@ -1,6 +1,7 @@
 //! Containers: create/start (namespaces, rootfs, security), and their records on
 //! disk.
 
+pub mod build;
 pub mod commit;
 pub mod console;
 pub mod copy;

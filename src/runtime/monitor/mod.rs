@@ -112,12 +112,18 @@ pub const MONITOR_NAME: &str = "berth-monitor";
 /// would keep every page the CLI had touched for the container's whole life,
 /// about 10 MB each; a fresh image maps only what supervising needs.
 pub fn start_detached(store: &Store, record: &ContainerRecord) -> Result<(), MonitorError> {
-    let (read_end, write_end) = nix::unistd::pipe().map_err(|e| sys("pipe", e))?;
+    // Close-on-exec, so that a monitor forked meanwhile by another thread does
+    // not inherit this pipe and keep its read end from ever seeing EOF.
+    let (read_end, write_end) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
     let argv = monitor_argv(store.root(), &record.id, &write_end)?;
     // SAFETY: berth is single-threaded here; the child only detaches and execs.
     match unsafe { fork() }.map_err(|e| sys("fork", e))? {
         ForkResult::Child => {
             drop(read_end);
+            // The monitor itself keeps its end across exec.
+            let keep = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty());
+            let _ = nix::fcntl::fcntl(&write_end, keep);
             detach();
             let error = nix::unistd::execv(c"/proc/self/exe", &argv).unwrap_err();
             send_report(

@@ -1,0 +1,237 @@
+//! `berth up`, `berth down` and `berth apply`: thin layers over
+//! `planner::execute` and `planner::down`.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use super::{CliError, StackArgs};
+use crate::planner::down::{DownOptions, down};
+use crate::planner::execute::{self, ExecError, PullPolicy, Reporter, UpOptions};
+use crate::planner::{self, DiffOptions, Plan, ResourceKind};
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Detached mode: start the stack in the background (required for now)
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Wait for services to be running and healthy
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds to wait with --wait
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    pub wait_timeout: Option<u64>,
+    /// Recreate containers even if their configuration did not change
+    #[arg(long, conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// Never recreate existing containers
+    #[arg(long)]
+    pub no_recreate: bool,
+    /// Remove containers of services that are no longer in the stack
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Pull images: always, missing (when absent) or never
+    #[arg(long, value_enum, default_value_t = PullArg::Missing)]
+    pub pull: PullArg,
+    /// Replicas for a service, overriding the stack file
+    #[arg(long, value_name = "SERVICE=N", value_parser = super::plan::parse_scale)]
+    pub scale: Vec<(String, u32)>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PullArg {
+    Always,
+    Missing,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Remove the project's named volumes and its containers' anonymous volumes
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    /// Also remove containers of services not in the stack file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Seconds to wait for each container to stop before killing it
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// A plan saved with `berth plan -o`
+    pub planfile: PathBuf,
+    /// Allow operations that destroy data (removing or recreating a volume)
+    #[arg(long)]
+    pub allow_destroy: bool,
+}
+
+/// docker compose's progress lines on stderr: ` ✔ Container demo-web-1  Started`.
+struct Progress {
+    tty: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl Reporter for Progress {
+    fn plan(&self, plan: &Plan) {
+        if plan.has_changes() {
+            eprint!("{}", planner::render(plan));
+        }
+    }
+
+    fn status(&self, kind: ResourceKind, name: &str, status: &str) {
+        let done = matches!(
+            status,
+            "Created"
+                | "Started"
+                | "Recreated"
+                | "Running"
+                | "Healthy"
+                | "Exited"
+                | "Pulled"
+                | "Stopped"
+                | "Removed"
+        );
+        let mark = match (done, self.tty) {
+            (true, true) => "\x1b[32m✔\x1b[0m",
+            (true, false) => "✔",
+            (false, _) => " ",
+        };
+        let mut kind = kind.as_str().to_string();
+        if let Some(first) = kind.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        eprintln!(" {mark} {kind} {name}  {status}");
+    }
+}
+
+/// Stack execution failures exit 1, as docker compose's do.
+fn exec_error(e: ExecError) -> CliError {
+    match e {
+        ExecError::Plan(p) => CliError::Plan(p),
+        other => CliError::Engine {
+            message: other.to_string(),
+            code: 1,
+        },
+    }
+}
+
+pub fn up(args: &UpArgs, root: &Path) -> Result<i32, CliError> {
+    if !args.detach {
+        return Err(CliError::Usage(
+            "berth up runs stacks detached: pass -d (follow them with `berth logs`)".into(),
+        ));
+    }
+    let project = args.stack.load()?;
+    let opts = UpOptions {
+        diff: DiffOptions {
+            remove_orphans: args.remove_orphans,
+            force_recreate: args.force_recreate,
+            no_recreate: args.no_recreate,
+            scale: args.scale.iter().cloned().collect::<BTreeMap<_, _>>(),
+        },
+        pull: match args.pull {
+            PullArg::Always => PullPolicy::Always,
+            PullArg::Missing => PullPolicy::Missing,
+            PullArg::Never => PullPolicy::Never,
+        },
+        wait: args.wait,
+        wait_timeout: args.wait_timeout.map(Duration::from_secs),
+    };
+    let outcome = execute::up(root, &project, &opts, &Progress::new()).map_err(exec_error)?;
+    report_outcome(&outcome.plan, args.remove_orphans);
+    Ok(0)
+}
+
+fn report_outcome(plan: &Plan, removed_orphans: bool) {
+    if !plan.orphans.is_empty() && !removed_orphans {
+        eprintln!(
+            "Found orphan containers ({}) for this project. If you removed or renamed this \
+             service in your compose file, you can run this command with the --remove-orphans \
+             flag to clean it up.",
+            plan.orphans.join(", ")
+        );
+    }
+    if !plan.has_changes() {
+        eprintln!(
+            "Nothing to do: project {} is up to date ({} unchanged)",
+            plan.project,
+            plan.unchanged.len()
+        );
+    }
+}
+
+pub fn down_cmd(args: &DownArgs, root: &Path) -> Result<i32, CliError> {
+    let (name, only) = if args.stack.files.is_empty() && args.stack.project_name.is_some() {
+        (args.stack.project_name.clone().unwrap_or_default(), None)
+    } else {
+        let project = args.stack.load()?;
+        let only = (!args.remove_orphans).then(|| project.services.keys().cloned().collect());
+        (project.name, only)
+    };
+    let opts = DownOptions {
+        volumes: args.volumes,
+        timeout: args.timeout.map(Duration::from_secs),
+        only_services: only,
+    };
+    down(root, &name, &opts, &Progress::new()).map_err(exec_error)?;
+    Ok(0)
+}
+
+pub fn apply(args: &ApplyArgs, root: &Path) -> Result<i32, CliError> {
+    let text = std::fs::read(&args.planfile).map_err(|e| {
+        CliError::Usage(format!("cannot read plan {}: {e}", args.planfile.display()))
+    })?;
+    let plan: Plan = serde_json::from_slice(&text).map_err(|e| {
+        CliError::Usage(format!(
+            "{} is not a saved plan: {e}",
+            args.planfile.display()
+        ))
+    })?;
+    let project = args.stack.load()?;
+    if project.name != plan.project {
+        return Err(CliError::Usage(format!(
+            "the plan is for project {:?}, the stack files are project {:?}",
+            plan.project, project.name
+        )));
+    }
+    let observed = planner::observe::observe(root, &project.name)?;
+    plan.ensure_current(&observed)?;
+    let destructive: Vec<&str> = plan
+        .ops
+        .iter()
+        .filter(|op| op.kind == ResourceKind::Volume && op.action != planner::Action::Create)
+        .map(|op| op.name.as_str())
+        .collect();
+    if !destructive.is_empty() && !args.allow_destroy {
+        return Err(CliError::Usage(format!(
+            "the plan removes or recreates volumes ({}), which destroys their data; \
+             pass --allow-destroy to apply it",
+            destructive.join(", ")
+        )));
+    }
+    let store = super::container::open_store(root)?;
+    let progress = Progress::new();
+    progress.plan(&plan);
+    execute::execute(&store, &project, &plan, PullPolicy::Missing, &progress)
+        .map_err(exec_error)?;
+    report_outcome(&plan, false);
+    Ok(0)
+}
