@@ -315,3 +315,83 @@ fn apply_refuses_a_stale_plan() {
         stale.stderr
     );
 }
+
+#[test]
+fn foreground_up_streams_prefixed_logs_and_ctrl_c_stops_gracefully() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let s = Stack::new("fg");
+    s.write(
+        r#"services:
+  job:
+    image: bb
+    command: ["sh", "-c", "echo job says hi"]
+  svc:
+    image: bb
+    command: ["sh", "-c", "trap 'echo bye; exit 0' TERM; echo svc up; while :; do sleep 0.2; done"]
+    depends_on:
+      job:
+        condition: service_completed_successfully
+"#,
+    );
+    let file = s.file.to_string_lossy().into_owned();
+    let spawned = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(&s.fx.root)
+        .args(["up", "-f", file.as_str(), "-p", s.project.as_str()])
+        .current_dir(s.fx.work.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => panic!("cannot run berth: {e}"),
+    };
+    let Some(stdout) = child.stdout.take() else {
+        panic!("no stdout pipe")
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lines.iter().any(|l: &String| l.ends_with("svc up")) {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => lines.push(line),
+            Err(e) => panic!("no `svc up` from the foreground up ({e}): {lines:?}"),
+        }
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    if let Err(e) = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT) {
+        panic!("SIGINT: {e}");
+    }
+    let status = match child.wait() {
+        Ok(status) => status,
+        Err(e) => panic!("waiting for up: {e}"),
+    };
+    let _ = reader.join();
+    lines.extend(rx.try_iter());
+    assert_eq!(status.code(), Some(130), "{lines:?}");
+    for expected in ["job-1 | job says hi", "svc-1 | svc up", "svc-1 | bye"] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "{expected:?} in {lines:?}"
+        );
+    }
+    let ps = s.ok(s.fx.berth(&["ps", "-a"]));
+    let svc = format!("{}-svc-1", s.project);
+    assert!(
+        ps.stdout
+            .lines()
+            .any(|l| l.ends_with(&svc) && l.contains("Exited (0)")),
+        "{}",
+        ps.stdout
+    );
+    // Stopped by the user, so the next up starts it again; the job stays done.
+    let again = s.ok(s.up(&[]));
+    assert!(again.stderr.contains("svc-1  Started"), "{}", again.stderr);
+    assert!(!again.stderr.contains("job-1  Started"), "{}", again.stderr);
+}

@@ -272,7 +272,7 @@ fn stop_timeout(c: &Container, flag: Option<u64>) -> Duration {
 }
 
 /// Stops level by level, dependents first; each level's containers in parallel.
-fn stop_all(store: &Store, list: Vec<Container>, timeout: Option<u64>) -> bool {
+pub(super) fn stop_all(store: &Store, list: Vec<Container>, timeout: Option<u64>) -> bool {
     let mut failed = false;
     for level in project::stop_levels(list) {
         let results: Vec<bool> = std::thread::scope(|scope| {

@@ -134,6 +134,77 @@ fn write_merged(
     stdout.flush()
 }
 
+/// A foreground `up`'s view of the project's logs: output written since the
+/// `up` began, pumped out as it comes.
+pub struct Attachment {
+    store: Store,
+    sources: Vec<Source>,
+    since: chrono::DateTime<chrono::Utc>,
+}
+
+impl Attachment {
+    pub fn new(
+        root: &Path,
+        project: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Attachment, CliError> {
+        let store = Store::open_readonly(root);
+        let sel = Selection {
+            services: Vec::new(),
+            all: true,
+            oneoff: false,
+        };
+        let list = project::containers(&store, project, &sel).map_err(engine)?;
+        let color = std::io::stdout().is_terminal();
+        let prefixes = prefixes(project, &list, color, false);
+        let names: Vec<&str> = list.iter().map(|c| c.record.name.as_str()).collect();
+        eprintln!("Attaching to {}", names.join(", "));
+        let sources = list
+            .iter()
+            .zip(prefixes)
+            .map(|(c, prefix)| Source {
+                id: c.record.id.clone(),
+                path: log_path(
+                    &record::container_dir(store.root(), &c.record.id),
+                    &c.record.id,
+                ),
+                pos: 0,
+                partial: Vec::new(),
+                prefix,
+            })
+            .collect();
+        Ok(Attachment {
+            store,
+            sources,
+            since,
+        })
+    }
+
+    /// Prints what was written since the last call; false once no container
+    /// runs and nothing was left to print.
+    pub fn pump(&mut self) -> Result<bool, CliError> {
+        let running = self.sources.iter().any(|s| {
+            lifecycle::load(&self.store, &s.id)
+                .map(|c| c.is_running())
+                .unwrap_or(false)
+        });
+        let mut merged = Vec::new();
+        for (i, source) in self.sources.iter_mut().enumerate() {
+            let fresh = read_new(source).map_err(engine)?;
+            merged.extend(
+                fresh
+                    .into_iter()
+                    .filter(|e| parse_time(&e.time).is_none_or(|t| t >= self.since))
+                    .map(|e| (i, e)),
+            );
+        }
+        let read_any = !merged.is_empty();
+        // A closed stdout only ends the streaming, not the stack.
+        let _ = write_merged(&self.sources, merged, false);
+        Ok(running || read_any)
+    }
+}
+
 /// Prints what the containers append, until none of them runs any more.
 fn follow(store: &Store, sources: &mut [Source], timestamps: bool) -> Result<(), CliError> {
     loop {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -11,13 +12,16 @@ use clap::{Args, ValueEnum};
 use super::{CliError, StackArgs};
 use crate::planner::down::{DownOptions, down};
 use crate::planner::execute::{self, ExecError, PullPolicy, Reporter, UpOptions};
+use crate::planner::project::{self, Selection};
 use crate::planner::{self, DiffOptions, Plan, ResourceKind};
+use crate::runtime::container::lifecycle;
+use crate::runtime::store::Store;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
     #[command(flatten)]
     pub stack: StackArgs,
-    /// Detached mode: start the stack in the background (required for now)
+    /// Detached mode: start the stack in the background
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Wait for services to be running and healthy
@@ -134,11 +138,7 @@ fn exec_error(e: ExecError) -> CliError {
 }
 
 pub fn up(args: &UpArgs, root: &Path) -> Result<i32, CliError> {
-    if !args.detach {
-        return Err(CliError::Usage(
-            "berth up runs stacks detached: pass -d (follow them with `berth logs`)".into(),
-        ));
-    }
+    let since = chrono::Utc::now();
     let project = args.stack.load()?;
     let opts = UpOptions {
         diff: DiffOptions {
@@ -157,7 +157,66 @@ pub fn up(args: &UpArgs, root: &Path) -> Result<i32, CliError> {
     };
     let outcome = execute::up(root, &project, &opts, &Progress::new()).map_err(exec_error)?;
     report_outcome(&outcome.plan, args.remove_orphans);
-    Ok(0)
+    if args.detach || args.wait {
+        return Ok(0);
+    }
+    foreground(root, &project.name, since)
+}
+
+/// Ctrl-C presses seen by a foreground `up`.
+static INTERRUPTS: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Streams the stack's output until its containers have all exited; a Ctrl-C
+/// stops the stack gracefully (dependents first), a second one kills it.
+fn foreground(
+    root: &Path,
+    project: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<i32, CliError> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only increments an atomic counter.
+    unsafe { sigaction(Signal::SIGINT, &action) }.map_err(|e| super::engine(e.to_string()))?;
+    let interrupts = || INTERRUPTS.load(Ordering::SeqCst);
+    let mut attached = super::stack_logs::Attachment::new(root, project, since)?;
+    while interrupts() == 0 {
+        if !attached.pump()? {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+    let store = Store::open(root).map_err(super::engine)?;
+    let sel = Selection {
+        services: Vec::new(),
+        all: false,
+        oneoff: false,
+    };
+    let running = project::containers(&store, project, &sel).map_err(super::engine)?;
+    std::thread::scope(|scope| {
+        let stopping = scope.spawn(|| super::stack::stop_all(&store, running.clone(), None));
+        let mut killed = false;
+        while !stopping.is_finished() {
+            if !killed && interrupts() > 1 {
+                killed = true;
+                for c in &running {
+                    let _ = lifecycle::signal(c, Signal::SIGKILL);
+                }
+            }
+            let _ = attached.pump();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    attached.pump()?;
+    Ok(130)
 }
 
 fn report_outcome(plan: &Plan, removed_orphans: bool) {

@@ -68,6 +68,9 @@ fn status(state: &ContainerState) -> ContainerStatus {
         Status::Running => ContainerStatus::Running,
         Status::Paused => ContainerStatus::Paused,
         Status::Restarting => ContainerStatus::Restarting,
+        Status::Exited if state.stopped_by_user => ContainerStatus::Stopped {
+            code: state.exit_code,
+        },
         Status::Removing | Status::Exited | Status::Dead => ContainerStatus::Exited {
             code: state.exit_code,
         },

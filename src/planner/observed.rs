@@ -60,7 +60,14 @@ pub enum ContainerStatus {
     Running,
     Paused,
     Restarting,
-    Exited { code: i32 },
+    Exited {
+        code: i32,
+    },
+    /// Exited because a user stopped it (`stop`, a Ctrl-C'd `up`): `up` starts
+    /// it again, even a one-shot whose clean exit would otherwise be final.
+    Stopped {
+        code: i32,
+    },
 }
 
 impl ContainerStatus {

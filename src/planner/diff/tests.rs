@@ -389,6 +389,18 @@ fn oneshot_that_succeeded_stays_but_a_failed_one_is_started() {
 }
 
 #[test]
+fn a_oneshot_a_user_stopped_is_started_again() {
+    let project = single("migrate", service("migrate:1"));
+    let mut observed = converged(&project);
+    observed.containers[0].status = ContainerStatus::Stopped { code: 0 };
+    let plan = plan_default(&project, &observed);
+    assert_eq!(
+        lines(&plan),
+        [(Action::Start, "demo-migrate-1", "container is not running")]
+    );
+}
+
+#[test]
 fn long_running_service_that_exited_is_started() {
     let mut svc = service("nginx:1");
     svc.restart = Some("unless-stopped".into());
