@@ -236,6 +236,13 @@ fn system_restore_starts_a_stack_in_dependency_order_after_health() {
         &health,
         "sleep 1; touch /tmp/ready; exec sleep 60",
     );
+    // Healthy before the crash: restore must not take that old health for the
+    // new run's.
+    wait_until("db to be healthy", || {
+        let json = ok(&f, &["ps", "--format", "json", "db"]);
+        let row: serde_json::Value = serde_json::from_str(json.trim()).unwrap_or_default();
+        row["Health"] == "healthy"
+    });
     for name in ["sv-web-1", "sv-db-1"] {
         kill_monitor(&f, name);
     }

@@ -50,6 +50,17 @@ pub struct Health {
     pub log: Vec<HealthResult>,
 }
 
+impl Health {
+    /// Where every run begins, before its first check.
+    pub fn starting() -> Health {
+        Health {
+            status: "starting".into(),
+            failing_streak: 0,
+            log: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct HealthResult {
@@ -90,11 +101,7 @@ impl Checker {
             container_started: now,
             next: now + first,
             running: None,
-            health: Health {
-                status: "starting".into(),
-                failing_streak: 0,
-                log: Vec::new(),
-            },
+            health: Health::starting(),
         }
     }
 

@@ -466,6 +466,13 @@ fn run_once(
         monitor_start: lifecycle::process_start(std::process::id() as i32),
         started_at: Some(now_rfc3339()),
         ports: published.ports().to_vec(),
+        // A new run starts unproven: the last run's "healthy" must not satisfy
+        // a dependent that reads the state before the first check.
+        health: record
+            .config
+            .healthcheck
+            .as_ref()
+            .map(|_| health::Health::starting()),
         ..record::read_state(&dir).unwrap_or_default()
     };
     write_state(&dir, &state)?;
