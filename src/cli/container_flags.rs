@@ -9,7 +9,7 @@ use super::CliError;
 use crate::runtime::container::record::RunConfig;
 use crate::runtime::image::Image;
 use crate::runtime::image::config::ImageHealthcheck;
-use crate::runtime::monitor::health::HealthConfig;
+use crate::runtime::monitor::health::{HealthConfig, HealthOverride};
 use crate::spec::duration::Duration;
 use crate::spec::units::parse_bytes;
 
@@ -332,52 +332,31 @@ impl ContainerFlags {
         &self,
         image: Option<&ImageHealthcheck>,
     ) -> Result<Option<HealthConfig>, CliError> {
-        let test = match (&self.health_cmd, image) {
-            _ if self.no_healthcheck => return Ok(None),
-            (Some(cmd), _) => vec!["CMD-SHELL".to_string(), cmd.clone()],
-            (None, Some(h)) => h.test.clone(),
-            (None, None) => return Ok(None),
+        let timing = |flag: &str, given: &Option<String>| {
+            given
+                .as_deref()
+                .map(|text| {
+                    Duration::parse(text).map(Duration::as_std).map_err(|e| {
+                        invalid(format!(
+                            "invalid argument {text:?} for \"--{flag}\" flag: {e}"
+                        ))
+                    })
+                })
+                .transpose()
         };
-        if test.first().is_none_or(|kind| kind == "NONE") {
-            return Ok(None);
-        }
-        let base = image.cloned().unwrap_or_default();
-        let timing = |flag: &str, given: &Option<String>, image_ns: i64, default: u64| {
-            let Some(text) = given else {
-                return Ok(match u64::try_from(image_ns) {
-                    Ok(ns) if ns > 0 => std::time::Duration::from_nanos(ns),
-                    _ => std::time::Duration::from_secs(default),
-                });
-            };
-            Duration::parse(text).map(Duration::as_std).map_err(|e| {
-                invalid(format!(
-                    "invalid argument {text:?} for \"--{flag}\" flag: {e}"
-                ))
-            })
+        let own = HealthOverride {
+            disable: self.no_healthcheck,
+            test: self
+                .health_cmd
+                .as_ref()
+                .map(|cmd| vec!["CMD-SHELL".to_string(), cmd.clone()]),
+            interval: timing("health-interval", &self.health_interval)?,
+            timeout: timing("health-timeout", &self.health_timeout)?,
+            start_period: timing("health-start-period", &self.health_start_period)?,
+            start_interval: timing("health-start-interval", &self.health_start_interval)?,
+            retries: self.health_retries,
         };
-        let retries = match (self.health_retries, u32::try_from(base.retries)) {
-            (Some(n), _) => n,
-            (None, Ok(n)) if n > 0 => n,
-            _ => 3,
-        };
-        Ok(Some(HealthConfig {
-            test,
-            interval: timing("health-interval", &self.health_interval, base.interval, 30)?,
-            timeout: timing("health-timeout", &self.health_timeout, base.timeout, 30)?,
-            start_period: timing(
-                "health-start-period",
-                &self.health_start_period,
-                base.start_period,
-                0,
-            )?,
-            start_interval: timing(
-                "health-start-interval",
-                &self.health_start_interval,
-                base.start_interval,
-                5,
-            )?,
-            retries,
-        }))
+        Ok(own.resolve(image))
     }
 
     /// The value of one `--log-opt KEY=VALUE`; unknown keys are an error.

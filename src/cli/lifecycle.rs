@@ -308,24 +308,35 @@ pub struct ExecArgs {
 pub fn exec(args: &ExecArgs, root: &Path) -> Result<i32, CliError> {
     let st = store(root);
     let c = lifecycle::find(&st, &args.container).map_err(engine)?;
-    let env = args
-        .env
-        .iter()
-        .filter_map(|e| match e.split_once('=') {
-            Some((k, v)) => Some((k.to_string(), v.to_string())),
-            None => std::env::var(e).ok().map(|v| (e.clone(), v)),
-        })
-        .collect();
     let opts = crate::runtime::monitor::ExecOptions {
         args: args.command.clone(),
-        env,
+        env: exec_env(&args.env),
         working_dir: args.workdir.clone(),
         user: args.user.clone(),
         interactive: args.interactive,
         tty: args.tty,
         detach: args.detach,
     };
-    crate::runtime::monitor::exec(&c, &opts).map_err(|e| CliError::Engine {
+    run_exec(&c, &opts)
+}
+
+/// `-e KEY=VALUE`, or `-e KEY` to pass this shell's value (left out if unset).
+pub(super) fn exec_env(flags: &[String]) -> Vec<(String, String)> {
+    flags
+        .iter()
+        .filter_map(|e| match e.split_once('=') {
+            Some((k, v)) => Some((k.to_string(), v.to_string())),
+            None => std::env::var(e).ok().map(|v| (e.clone(), v)),
+        })
+        .collect()
+}
+
+/// Runs the exec; its exit status becomes berth's.
+pub(super) fn run_exec(
+    c: &Container,
+    opts: &crate::runtime::monitor::ExecOptions,
+) -> Result<i32, CliError> {
+    crate::runtime::monitor::exec(c, opts).map_err(|e| CliError::Engine {
         code: e.exit_code(),
         message: e.to_string(),
     })

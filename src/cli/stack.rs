@@ -441,28 +441,17 @@ fn exec(project: &str, args: &ExecArgs, root: &Path) -> Result<i32, CliError> {
             args.service, c.record.name
         )));
     }
-    let env = args
-        .env
-        .iter()
-        .filter_map(|e| match e.split_once('=') {
-            Some((k, v)) => Some((k.to_string(), v.to_string())),
-            None => std::env::var(e).ok().map(|v| (e.clone(), v)),
-        })
-        .collect();
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
     let opts = monitor::ExecOptions {
         args: args.command.clone(),
-        env,
+        env: super::lifecycle::exec_env(&args.env),
         working_dir: args.workdir.clone(),
         user: args.user.clone(),
         interactive: !args.detach,
         tty: terminal && !args.no_tty && !args.detach,
         detach: args.detach,
     };
-    monitor::exec(&c, &opts).map_err(|e| CliError::Engine {
-        code: e.exit_code(),
-        message: e.to_string(),
-    })
+    super::lifecycle::run_exec(&c, &opts)
 }
 
 fn top(project: &str, services: &[String], root: &Path) -> Result<i32, CliError> {

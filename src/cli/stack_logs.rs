@@ -48,6 +48,25 @@ struct Source {
     prefix: String,
 }
 
+impl Source {
+    fn new(c: &Container, path: PathBuf, pos: u64, prefix: String) -> Source {
+        Source {
+            id: c.record.id.clone(),
+            path,
+            pos,
+            partial: Vec::new(),
+            prefix,
+        }
+    }
+}
+
+fn log_of(store: &Store, c: &Container) -> PathBuf {
+    log_path(
+        &record::container_dir(store.root(), &c.record.id),
+        &c.record.id,
+    )
+}
+
 pub fn logs(project: &str, args: &LogsArgs, root: &Path) -> Result<i32, CliError> {
     let store = Store::open_readonly(root);
     let sel = Selection {
@@ -62,19 +81,10 @@ pub fn logs(project: &str, args: &LogsArgs, root: &Path) -> Result<i32, CliError
     let mut sources = Vec::new();
     let mut merged: Vec<(usize, Entry)> = Vec::new();
     for (i, c) in list.iter().enumerate() {
-        let path = log_path(
-            &record::container_dir(store.root(), &c.record.id),
-            &c.record.id,
-        );
+        let path = log_of(&store, c);
         let (entries, pos) = read_entries(&path, tail).map_err(engine)?;
         merged.extend(entries.into_iter().map(|e| (i, e)));
-        sources.push(Source {
-            id: c.record.id.clone(),
-            path,
-            pos,
-            partial: Vec::new(),
-            prefix: prefixes[i].clone(),
-        });
+        sources.push(Source::new(c, path, pos, prefixes[i].clone()));
     }
     if write_merged(&sources, merged, args.timestamps).is_err() {
         return Ok(0);
@@ -162,16 +172,7 @@ impl Attachment {
         let sources = list
             .iter()
             .zip(prefixes)
-            .map(|(c, prefix)| Source {
-                id: c.record.id.clone(),
-                path: log_path(
-                    &record::container_dir(store.root(), &c.record.id),
-                    &c.record.id,
-                ),
-                pos: 0,
-                partial: Vec::new(),
-                prefix,
-            })
+            .map(|(c, prefix)| Source::new(c, log_of(&store, c), 0, prefix))
             .collect();
         Ok(Attachment {
             store,
@@ -183,21 +184,7 @@ impl Attachment {
     /// Prints what was written since the last call; false once no container
     /// runs and nothing was left to print.
     pub fn pump(&mut self) -> Result<bool, CliError> {
-        let running = self.sources.iter().any(|s| {
-            lifecycle::load(&self.store, &s.id)
-                .map(|c| c.is_running())
-                .unwrap_or(false)
-        });
-        let mut merged = Vec::new();
-        for (i, source) in self.sources.iter_mut().enumerate() {
-            let fresh = read_new(source).map_err(engine)?;
-            merged.extend(
-                fresh
-                    .into_iter()
-                    .filter(|e| parse_time(&e.time).is_none_or(|t| t >= self.since))
-                    .map(|e| (i, e)),
-            );
-        }
+        let (running, merged) = read_all_new(&self.store, &mut self.sources, Some(self.since))?;
         let read_any = !merged.is_empty();
         // A closed stdout only ends the streaming, not the stack.
         let _ = write_merged(&self.sources, merged, false);
@@ -205,23 +192,35 @@ impl Attachment {
     }
 }
 
+/// Whether any container still runs (checked first, so nothing written before
+/// it stopped is missed), and every source's new lines, from `since` on.
+fn read_all_new(
+    store: &Store,
+    sources: &mut [Source],
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(bool, Vec<(usize, Entry)>), CliError> {
+    let running = sources.iter().any(|s| {
+        lifecycle::load(store, &s.id)
+            .map(|c| c.is_running())
+            .unwrap_or(false)
+    });
+    let mut merged = Vec::new();
+    for (i, source) in sources.iter_mut().enumerate() {
+        let fresh = read_new(source).map_err(engine)?;
+        merged.extend(
+            fresh
+                .into_iter()
+                .filter(|e| since.is_none_or(|s| parse_time(&e.time).is_none_or(|t| t >= s)))
+                .map(|e| (i, e)),
+        );
+    }
+    Ok((running, merged))
+}
+
 /// Prints what the containers append, until none of them runs any more.
 fn follow(store: &Store, sources: &mut [Source], timestamps: bool) -> Result<(), CliError> {
     loop {
-        let running = sources.iter().any(|s| {
-            lifecycle::load(store, &s.id)
-                .map(|c| c.is_running())
-                .unwrap_or(false)
-        });
-        let mut merged = Vec::new();
-        for (i, source) in sources.iter_mut().enumerate() {
-            merged.extend(
-                read_new(source)
-                    .map_err(engine)?
-                    .into_iter()
-                    .map(|e| (i, e)),
-            );
-        }
+        let (running, merged) = read_all_new(store, sources, None)?;
         let read_any = !merged.is_empty();
         if write_merged(sources, merged, timestamps).is_err() {
             return Ok(());

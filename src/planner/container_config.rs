@@ -13,7 +13,7 @@ use crate::runtime::container::build;
 use crate::runtime::container::record::RunConfig;
 use crate::runtime::image::Image;
 use crate::runtime::image::config::ImageHealthcheck;
-use crate::runtime::monitor::health::HealthConfig;
+use crate::runtime::monitor::health::{HealthConfig, HealthOverride};
 use crate::runtime::network::ports::{PortBinding, Proto};
 use crate::runtime::volume::{MountKind, MountSpec, Origin};
 use crate::spec::model::{Healthcheck, Project, Service, ServiceVolume, VolumeKind};
@@ -405,40 +405,17 @@ pub fn healthcheck(
     svc: Option<&Healthcheck>,
     image: Option<&ImageHealthcheck>,
 ) -> Option<HealthConfig> {
-    if svc.is_some_and(|h| h.disable) {
-        return None;
-    }
-    let given = svc.filter(|h| !h.test.is_empty());
-    let test = match (given, image) {
-        (Some(h), _) => h.test.clone(),
-        (None, Some(i)) => i.test.clone(),
-        (None, None) => return None,
-    };
-    if test.first().is_none_or(|kind| kind == "NONE") {
-        return None;
-    }
-    let base = image.cloned().unwrap_or_default();
-    let timing = |own: Option<crate::spec::duration::Duration>, image_ns: i64, default: u64| {
-        own.map(|d| d.as_std())
-            .unwrap_or_else(|| match u64::try_from(image_ns) {
-                Ok(ns) if ns > 0 => std::time::Duration::from_nanos(ns),
-                _ => std::time::Duration::from_secs(default),
-            })
-    };
     let svc = svc.cloned().unwrap_or_default();
-    let retries = svc
-        .retries
-        .and_then(|r| u32::try_from(r).ok())
-        .or_else(|| u32::try_from(base.retries).ok().filter(|n| *n > 0))
-        .unwrap_or(3);
-    Some(HealthConfig {
-        test,
-        interval: timing(svc.interval, base.interval, 30),
-        timeout: timing(svc.timeout, base.timeout, 30),
-        start_period: timing(svc.start_period, base.start_period, 0),
-        start_interval: timing(svc.start_interval, base.start_interval, 5),
-        retries,
-    })
+    let own = HealthOverride {
+        disable: svc.disable,
+        test: Some(svc.test).filter(|t| !t.is_empty()),
+        interval: svc.interval.map(|d| d.as_std()),
+        timeout: svc.timeout.map(|d| d.as_std()),
+        start_period: svc.start_period.map(|d| d.as_std()),
+        start_interval: svc.start_interval.map(|d| d.as_std()),
+        retries: svc.retries.and_then(|r| u32::try_from(r).ok()),
+    };
+    own.resolve(image)
 }
 
 fn value_text(v: &Value) -> Option<String> {

@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::container::exec::{self as container_exec, ExecPlan};
+use crate::runtime::image::config::ImageHealthcheck;
 
 /// docker keeps this many results in `State.Health.Log`.
 const KEEP_RESULTS: usize = 5;
@@ -27,6 +28,53 @@ pub struct HealthConfig {
     pub start_period: Duration,
     pub start_interval: Duration,
     pub retries: u32,
+}
+
+/// What a container asks of its health check (`--health-*` flags, a compose
+/// `healthcheck:`), to be laid over the image's HEALTHCHECK.
+#[derive(Debug, Clone, Default)]
+pub struct HealthOverride {
+    /// `--no-healthcheck`, `disable: true`: no check, whatever the image says.
+    pub disable: bool,
+    pub test: Option<Vec<String>>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub start_period: Option<Duration>,
+    pub start_interval: Option<Duration>,
+    pub retries: Option<u32>,
+}
+
+impl HealthOverride {
+    /// docker's rules: the test replaces the image's; each unset timing comes
+    /// from the image, then from docker's defaults; a NONE test means no check.
+    pub fn resolve(self, image: Option<&ImageHealthcheck>) -> Option<HealthConfig> {
+        if self.disable {
+            return None;
+        }
+        let test = self.test.or_else(|| image.map(|i| i.test.clone()))?;
+        if test.first().is_none_or(|kind| kind == "NONE") {
+            return None;
+        }
+        let base = image.cloned().unwrap_or_default();
+        let timing = |own: Option<Duration>, image_ns: i64, default: u64| {
+            own.unwrap_or_else(|| match u64::try_from(image_ns) {
+                Ok(ns) if ns > 0 => Duration::from_nanos(ns),
+                _ => Duration::from_secs(default),
+            })
+        };
+        let retries = self
+            .retries
+            .or_else(|| u32::try_from(base.retries).ok().filter(|n| *n > 0))
+            .unwrap_or(3);
+        Some(HealthConfig {
+            test,
+            interval: timing(self.interval, base.interval, 30),
+            timeout: timing(self.timeout, base.timeout, 30),
+            start_period: timing(self.start_period, base.start_period, 0),
+            start_interval: timing(self.start_interval, base.start_interval, 5),
+            retries,
+        })
+    }
 }
 
 impl HealthConfig {

@@ -130,10 +130,21 @@ async fn create_bridge(handle: &Handle, name: &str) -> Result<u32, NetworkError>
 }
 
 async fn set_up(handle: &Handle, index: u32, name: &str) -> Result<(), NetworkError> {
-    let message = LinkUnspec::new_with_index(index).up().build();
+    bring_up(handle, LinkUnspec::new_with_index(index), name).await
+}
+
+async fn set_up_by_name(handle: &Handle, name: &str) -> Result<(), NetworkError> {
+    bring_up(handle, LinkUnspec::new_with_name(name), name).await
+}
+
+async fn bring_up(
+    handle: &Handle,
+    link: LinkMessageBuilder<LinkUnspec>,
+    name: &str,
+) -> Result<(), NetworkError> {
     handle
         .link()
-        .change(message)
+        .change(link.up().build())
         .execute()
         .await
         .map_err(failed(format!("bringing up {name}")))
@@ -278,16 +289,6 @@ pub async fn configure_inside(
 /// `lo` up in a new namespace.
 pub async fn loopback_up(handle: &Handle) -> Result<(), NetworkError> {
     set_up_by_name(handle, "lo").await
-}
-
-async fn set_up_by_name(handle: &Handle, name: &str) -> Result<(), NetworkError> {
-    let message = LinkUnspec::new_with_name(name).up().build();
-    handle
-        .link()
-        .change(message)
-        .execute()
-        .await
-        .map_err(failed(format!("bringing up {name}")))
 }
 
 /// Every IPv4 destination this host routes or owns (any table), except
