@@ -23,6 +23,10 @@ fn main() {
     init_logging(cli.log_level);
     let code = match run(cli) {
         Ok(code) => code,
+        Err(e @ berth::cli::CliError::Daemon(_)) => {
+            eprintln!("{e}");
+            e.exit_code()
+        }
         Err(e) => {
             eprintln!("error: {e}");
             e.exit_code()

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 
 use super::logs::time_bound;
 use super::output::{ago, human_duration, seconds_since, table};
-use super::{CliError, each, engine, print};
+use super::{CliError, daemon, each, engine, print};
 use crate::runtime::container::lifecycle::{self, Container};
 use crate::runtime::container::record::{self, Status};
 use crate::runtime::store::Store;
@@ -488,39 +488,39 @@ impl Drop for Staging {
 pub fn cp(args: &CpArgs, root: &Path) -> Result<i32, CliError> {
     use crate::runtime::container::copy;
     let st = store(root);
-    let io_err = |e: std::io::Error| engine(e);
+    let io_err = |e: std::io::Error| daemon(e);
     match (container_path(&args.source), container_path(&args.dest)) {
         (Some((name, src)), None) => {
-            let c = lifecycle::find(&st, name).map_err(engine)?;
+            let c = lifecycle::find(&st, name).map_err(daemon)?;
             if args.dest == "-" {
                 let mut out = std::io::stdout().lock();
                 return copy::copy_out(&st, &c, src, &mut out)
                     .map(|()| 0)
-                    .map_err(engine);
+                    .map_err(daemon);
             }
             let staging = Staging::new();
             let mut file = std::fs::File::create(&staging.0).map_err(io_err)?;
-            copy::copy_out(&st, &c, src, &mut file).map_err(engine)?;
+            copy::copy_out(&st, &c, src, &mut file).map_err(daemon)?;
             let file = std::fs::File::open(&staging.0).map_err(io_err)?;
-            copy::unpack_to(file, Path::new(&args.dest)).map_err(engine)?;
+            copy::unpack_to(file, Path::new(&args.dest)).map_err(daemon)?;
             Ok(0)
         }
         (None, Some((name, dest))) => {
-            let c = lifecycle::find(&st, name).map_err(engine)?;
+            let c = lifecycle::find(&st, name).map_err(daemon)?;
             if args.source == "-" {
                 let mut input = std::io::stdin().lock();
                 return copy::copy_in(&st, &c, dest, &mut input)
                     .map(|()| 0)
-                    .map_err(engine);
+                    .map_err(daemon);
             }
             let staging = Staging::new();
             archive(Path::new(&args.source), &staging.0)
-                .map_err(|e| engine(format!("{}: {e}", args.source)))?;
+                .map_err(|e| daemon(format!("{}: {e}", args.source)))?;
             let mut file = std::fs::File::open(&staging.0).map_err(io_err)?;
-            copy::copy_in(&st, &c, dest, &mut file).map_err(engine)?;
+            copy::copy_in(&st, &c, dest, &mut file).map_err(daemon)?;
             Ok(0)
         }
-        _ => Err(engine(
+        _ => Err(daemon(
             "copying between containers, or between two host paths, is not supported: one side must be CONTAINER:PATH",
         )),
     }

@@ -199,7 +199,7 @@ fn for_each_line(
 
 pub fn logs(args: &LogsArgs, root: &Path) -> Result<i32, CliError> {
     let st = Store::open_readonly(root);
-    let c = lifecycle::find(&st, &args.container).map_err(engine)?;
+    let c = lifecycle::find(&st, &args.container).map_err(super::daemon)?;
     let path = log_path(
         &record::container_dir(st.root(), &c.record.id),
         &c.record.id,

@@ -204,6 +204,10 @@ pub enum CliError {
     /// container's command could not start).
     #[error("{message}")]
     Engine { message: String, code: i32 },
+    /// A failure docker's daemon would report: printed as the docker CLI
+    /// prints it, with status 1.
+    #[error("Error response from daemon: {0}")]
+    Daemon(String),
 }
 
 impl CliError {
@@ -214,6 +218,7 @@ impl CliError {
             CliError::Plan(_) => EXIT_INVALID,
             CliError::Write { .. } | CliError::Output(_) => EXIT_INVALID,
             CliError::Engine { code, .. } => *code,
+            CliError::Daemon(_) => 1,
         }
     }
 }
@@ -292,6 +297,11 @@ pub(crate) fn engine(e: impl std::fmt::Display) -> CliError {
         message: e.to_string(),
         code: 125,
     }
+}
+
+/// A failure the docker CLI reports as `Error response from daemon: ...`.
+pub(crate) fn daemon(e: impl std::fmt::Display) -> CliError {
+    CliError::Daemon(e.to_string())
 }
 
 /// Runs `op` on each named container, printing the line it returns; like docker,

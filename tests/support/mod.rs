@@ -5,4 +5,5 @@ pub mod cli;
 pub mod corpus;
 pub mod images;
 pub mod registry;
+pub mod residue;
 pub mod runtime;

@@ -114,7 +114,19 @@ fn unpack_in(reader: impl Read, dir: &Path) -> Result<(), String> {
     archive.set_overwrite(true);
     archive
         .unpack(dir)
-        .map_err(|e| format!("extracting into {}: {e}", dir.display()))
+        .map_err(|e| format!("extracting into {}: {}", dir.display(), with_causes(&e)))
+}
+
+/// An error and its causes: tar's errors name the entry and keep the OS error
+/// (a full disk, a quota) as their source.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 fn single_entry(dir: &Path) -> Result<PathBuf, String> {
