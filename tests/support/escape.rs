@@ -13,29 +13,51 @@ use super::runtime::Fixture;
 
 const HELPER_SOURCE: &str = include_str!("escape_helper.c");
 
-/// The helper binary, compiled once per test process.
+/// The helper binary, compiled once into a directory named by its source's
+/// hash (so runs share it and nothing piles up in /tmp).
 pub fn helper() -> &'static Path {
     static HELPER: OnceLock<PathBuf> = OnceLock::new();
     HELPER.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-escape-helper-{}", std::process::id()));
-        must(std::fs::create_dir_all(&dir));
-        let source = dir.join("esc.c");
-        let binary = dir.join("esc");
-        must(std::fs::write(&source, HELPER_SOURCE));
-        let out = must(
-            Command::new("cc")
-                .args(["-static", "-O1", "-o"])
-                .arg(&binary)
-                .arg(&source)
-                .output(),
-        );
-        assert!(
-            out.status.success(),
-            "cc -static failed (install gcc and libc6-dev): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        binary
+        let dir = build_dir();
+        compile(&dir, "esc.c", HELPER_SOURCE, "esc", &["-static", "-O1"]);
+        dir.join("esc")
     })
+}
+
+fn build_dir() -> PathBuf {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(HELPER_SOURCE);
+    let dir = std::env::temp_dir().join(format!("berth-escape-helper-{hash:016x}"));
+    must(std::fs::create_dir_all(&dir));
+    dir
+}
+
+/// Compiles `source` to `dir/output` unless it is there; the output is
+/// renamed into place, so concurrent test processes never see half of it.
+fn compile(dir: &Path, name: &str, source: &str, output: &str, flags: &[&str]) {
+    let done = dir.join(output);
+    if done.exists() {
+        return;
+    }
+    let tag = std::process::id();
+    let src = dir.join(format!("{tag}-{name}"));
+    let tmp = dir.join(format!("{tag}-{output}"));
+    must(std::fs::write(&src, source));
+    let out = must(
+        Command::new("cc")
+            .args(flags)
+            .arg("-o")
+            .arg(&tmp)
+            .arg(&src)
+            .output(),
+    );
+    let _ = std::fs::remove_file(&src);
+    assert!(
+        out.status.success(),
+        "cc {flags:?} failed (install gcc and libc6-dev): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    must(std::fs::rename(&tmp, &done));
 }
 
 /// A Fixture whose image `bb` also has the helper as /bin/esc.
@@ -126,34 +148,19 @@ pub fn must<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 }
 
 /// An NSS module (`libnss_evil.so.2`) whose constructor creates /nss-loaded
-/// in the root of whatever process loads it, compiled once per test process.
+/// in the root of whatever process loads it.
 pub fn nss_module() -> PathBuf {
-    static MODULE: OnceLock<PathBuf> = OnceLock::new();
-    MODULE
-        .get_or_init(|| {
-            let dir = helper().parent().map(Path::to_path_buf).unwrap_or_default();
-            let source = dir.join("nss_evil.c");
-            let module = dir.join("libnss_evil.so.2");
-            must(std::fs::write(
-                &source,
-                "#include <fcntl.h>\n#include <unistd.h>\n\
-                 __attribute__((constructor)) static void loaded(void) {\n\
-                 int fd = open(\"/nss-loaded\", O_CREAT | O_WRONLY, 0644);\n\
-                 if (fd >= 0) close(fd);\n}\n",
-            ));
-            let out = must(
-                Command::new("cc")
-                    .args(["-shared", "-fPIC", "-o"])
-                    .arg(&module)
-                    .arg(&source)
-                    .output(),
-            );
-            assert!(
-                out.status.success(),
-                "cc -shared failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            module
-        })
-        .clone()
+    const SOURCE: &str = "#include <fcntl.h>\n#include <unistd.h>\n\
+        __attribute__((constructor)) static void loaded(void) {\n\
+        int fd = open(\"/nss-loaded\", O_CREAT | O_WRONLY, 0644);\n\
+        if (fd >= 0) close(fd);\n}\n";
+    let dir = build_dir();
+    compile(
+        &dir,
+        "nss_evil.c",
+        SOURCE,
+        "libnss_evil.so.2",
+        &["-shared", "-fPIC"],
+    );
+    dir.join("libnss_evil.so.2")
 }
