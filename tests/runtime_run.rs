@@ -66,52 +66,6 @@ fn cap_add_and_drop_change_the_set() {
 }
 
 #[test]
-fn seccomp_blocks_dangerous_syscalls() {
-    let f = Fixture::new();
-    // busybox's unshare and mount applets are not linked; use the shell builtin
-    // path through busybox directly.
-    let run = f.sh(&[], "busybox mount -t tmpfs none /mnt 2>&1; echo rc=$?");
-    assert!(
-        run.stdout.contains("rc=1") || run.stdout.contains("rc=255"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout.contains("ermission denied") || run.stdout.contains("not permitted"),
-        "{}",
-        run.stdout
-    );
-}
-
-#[test]
-fn masked_and_read_only_paths() {
-    let f = Fixture::new();
-    let run = f.sh(
-        &[],
-        "for p in /proc/keys /proc/timer_list /proc/kcore; do [ -e $p ] && echo \"$p:$(cat $p | wc -c)\"; done; \
-         echo x > /proc/sysrq-trigger 2>/dev/null && echo sysrq-writable; \
-         echo 1 > /proc/sys/vm/drop_caches 2>/dev/null && echo sys-writable; \
-         ls /sys/firmware | wc -l; echo done",
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    for line in run.stdout.lines().filter(|l| l.starts_with("/proc/")) {
-        assert!(line.ends_with(":0"), "{line} is not masked");
-    }
-    assert!(run.stdout.contains("/proc/keys:0"), "{}", run.stdout);
-    assert!(!run.stdout.contains("writable"), "{}", run.stdout);
-    assert!(run.stdout.ends_with("0\ndone\n"), "{}", run.stdout);
-}
-
-#[test]
-fn only_stdio_is_inherited() {
-    let f = Fixture::new();
-    // `; true` keeps sh as pid 1 (it would exec a lone last command).
-    let run = f.sh(&[], "ls /proc/1/fd; true");
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.stdout, "0\n1\n2\n");
-}
-
-#[test]
 fn dev_has_exactly_dockers_devices() {
     let f = Fixture::new();
     let run = f.sh(
@@ -252,14 +206,6 @@ fn a_failed_start_leaves_no_cgroup_or_process() {
 }
 
 #[test]
-fn a_working_dir_in_proc_self_fd_is_refused() {
-    let f = Fixture::new();
-    let run = f.berth(&["run", "--rm", "-w", "/proc/self/fd/3", "bb", "pwd"]);
-    assert_eq!(run.code, 125, "{}", run.stdout);
-    assert!(run.stderr.contains("/proc/self/fd/3"), "{}", run.stderr);
-}
-
-#[test]
 fn workdir_user_env_and_entrypoint() {
     let f = Fixture::new();
     let run = f.berth(&[
@@ -307,20 +253,6 @@ fn a_dev_null_symlink_in_the_image_cannot_reach_the_host() {
     );
     assert_eq!(run.stdout, "done\n", "{}", run.stderr);
     assert!(!target.exists(), "the container wrote a host file");
-}
-
-#[test]
-fn no_process_in_the_container_sees_the_berth_binary() {
-    let f = Fixture::new();
-    let run = f.sh(&[], "for p in /proc/[0-9]*; do readlink $p/exe; done; echo x > /proc/1/exe 2>&1 || echo refused");
-    let berth_bin = env!("CARGO_BIN_EXE_berth");
-    assert!(!run.stdout.contains(berth_bin), "{}", run.stdout);
-    assert!(!run.stdout.contains("berth"), "{}", run.stdout);
-    assert!(
-        run.stdout.contains("refused") || run.stdout.contains("busy"),
-        "{}",
-        run.stdout
-    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod corpus;
+pub mod escape;
 pub mod images;
 pub mod registry;
 pub mod residue;

@@ -189,7 +189,7 @@ fn command(
     } else {
         plan.working_dir.as_str()
     };
-    nix::unistd::chdir(dir).map_err(|e| sys(&format!("chdir to {dir}"), e))?;
+    init::chdir_inside(dir)?;
     let env = init::final_env(&plan.env, &plan.hostname, plan.tty, &exec_user);
     let privileges = init::Privileges {
         caps: &plan.caps,

@@ -293,6 +293,19 @@ fn enter_working_dir(dir: &str) -> Result<(), InitError> {
             "creating the working directory {dir}: {e}"
         )));
     }
+    chdir_inside(dir)
+}
+
+/// chdir, then check that the cwd is inside the container: a leaked host fd's
+/// /proc/self/fd/N, named directly or through a symlink, would resolve
+/// outside, and getcwd then has no path from our root (CVE-2024-21626).
+/// Used by the init and by `exec`.
+pub(super) fn chdir_inside(dir: &str) -> Result<(), InitError> {
+    if dir.starts_with("/proc/") {
+        return Err(InitError::engine(format!(
+            "the working directory {dir:?} is inside /proc"
+        )));
+    }
     nix::unistd::chdir(dir).map_err(|e| sys(&format!("chdir to {dir}"), e))?;
     match nix::unistd::getcwd() {
         Ok(cwd) if cwd.starts_with("/") && !cwd.to_string_lossy().contains("(unreachable)") => {
