@@ -51,9 +51,25 @@ echo "== logs of a 100 MB log =="
 "$B" --root "$ROOT" run --name chatty bb sh -c 'yes "a line of container output, sixty-something bytes long......." | head -c 104857600' >/dev/null
 id=$("$B" --root "$ROOT" inspect -f '{{.Id}}' chatty); log="$ROOT/containers/$id/$id-json.log"
 echo "log file: $(( $(stat -c %s "$log") / 1048576 )) MiB of json-file"
-hyperfine -N --warmup 1 --runs 5 -n "berth logs" "$B --root $ROOT logs chatty" -n "cat (disk speed)" "cat $log" --export-json "$DIR/logs.json" --output null >/dev/null
-python3 - "$DIR/logs.json" <<'PY'
+# Warm: the log in the page cache. Cold: dropped before each run, read from disk.
+# Timing on a shared machine is noisy: medians, with the load average printed.
+logs_bench() { # name, extra hyperfine options...
+  local name=$1; shift
+  hyperfine -N "$@" --runs 7 -n "berth logs" "$B --root $ROOT logs chatty" -n "cat (disk speed)" "cat $log" \
+    --export-json "$DIR/logs-$name.json" --output null >/dev/null
+  python3 - "$DIR/logs-$name.json" "$name" <<'PY'
 import json, sys
 r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
-print(f"berth logs: {r['berth logs']*1000:.0f} ms   cat: {r['cat (disk speed)']*1000:.0f} ms   ratio {r['berth logs']/r['cat (disk speed)']:.1f}x")
+print(f"{sys.argv[2]}: berth logs {r['berth logs']*1000:.0f} ms   cat {r['cat (disk speed)']*1000:.0f} ms   ratio {r['berth logs']/r['cat (disk speed)']:.2f}x")
 PY
+}
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+logs_bench warm --warmup 1
+logs_bench cold --prepare 'sh -c "sync; echo 3 > /proc/sys/vm/drop_caches"'
+if docker info >/dev/null 2>&1 && docker image inspect bench/busybox:latest >/dev/null 2>&1; then
+  docker rm -f chatty >/dev/null 2>&1 || true
+  docker run --name chatty bench/busybox:latest sh -c 'yes "a line of container output, sixty-something bytes long......." | head -c 104857600' >/dev/null
+  hyperfine -N --warmup 1 --runs 5 -n "docker logs" "docker logs chatty" --export-json "$DIR/logs-docker.json" --output null >/dev/null
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; print(f'docker logs (anchor, warm): {r[\"median\"]*1000:.0f} ms')" "$DIR/logs-docker.json"
+  docker rm -f chatty >/dev/null
+fi

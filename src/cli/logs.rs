@@ -1,19 +1,21 @@
 //! `logs`: the json-file log, decoded at close to the speed of reading it.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
 
+use super::logs_stream::{Chunk, decode_file};
 use super::output::parse_time;
 use super::{CliError, engine};
 use crate::runtime::container::lifecycle::{self, Container};
 use crate::runtime::container::record;
+use crate::runtime::monitor::logdecode;
 use crate::runtime::monitor::logfile::{self, log_files, log_path};
 use crate::runtime::store::Store;
 
-/// Output is gathered and written in blocks this large.
+/// With `--tail`, output is gathered and written in blocks this large.
 const FLUSH_AT: usize = 1 << 18;
 /// The log is read in blocks this large.
 const READ_BLOCK: usize = 1 << 20;
@@ -69,72 +71,31 @@ struct LogLineRef<'a> {
     time: std::borrow::Cow<'a, str>,
 }
 
-/// The decoded text for stdout and for stderr, written out in large blocks.
-struct Output {
-    out: Vec<u8>,
-    err: Vec<u8>,
-}
-
-impl Output {
-    fn new() -> Output {
-        Output {
-            out: Vec::with_capacity(FLUSH_AT + 4096),
-            err: Vec::new(),
-        }
-    }
-
-    fn sink(&mut self, stream: &str) -> &mut Vec<u8> {
-        if stream == "stderr" {
-            &mut self.err
-        } else {
-            &mut self.out
-        }
-    }
-
-    fn flush_if_full(&mut self) -> std::io::Result<()> {
-        if self.out.len() + self.err.len() >= FLUSH_AT {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stdout().lock().write_all(&self.out)?;
-        self.out.clear();
-        std::io::stderr().lock().write_all(&self.err)?;
-        self.err.clear();
-        std::io::stdout().lock().flush()
-    }
-}
-
 impl LogFilter {
     /// Decodes one raw json-file line; malformed lines are skipped.
-    fn emit(&self, raw: &[u8], output: &mut Output) {
+    fn emit(&self, raw: &[u8], chunk: &mut Chunk) {
         let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-        let marks = (output.out.len(), output.err.len());
-        if logfile::decode_fast(raw, output, |stream, time, output| {
-            self.sink(stream, time, output)
-        }) {
-            return;
+        if let Some(fields) = logdecode::split(raw) {
+            let mark = chunk.mark();
+            let Some(sink) = self.sink(fields.stream, fields.time, chunk) else {
+                return;
+            };
+            if logdecode::unescape_into(sink, fields.log) {
+                return;
+            }
+            chunk.reset(mark);
         }
-        output.out.truncate(marks.0);
-        output.err.truncate(marks.1);
         let Ok(line) = serde_json::from_slice::<LogLineRef<'_>>(raw) else {
             return;
         };
-        if let Some(sink) = self.sink(&line.stream, line.time.as_bytes(), output) {
+        if let Some(sink) = self.sink(&line.stream, line.time.as_bytes(), chunk) {
             sink.extend_from_slice(line.log.as_bytes());
         }
     }
 
     /// Where a line goes (after its timestamp, with `-t`), or None when the
     /// time window leaves it out.
-    fn sink<'o>(
-        &self,
-        stream: &str,
-        time: &[u8],
-        output: &'o mut Output,
-    ) -> Option<&'o mut Vec<u8>> {
+    fn sink<'o>(&self, stream: &str, time: &[u8], chunk: &'o mut Chunk) -> Option<&'o mut Vec<u8>> {
         if self.since.is_some() || self.until.is_some() {
             let t = std::str::from_utf8(time).ok().and_then(parse_time);
             if self.since.is_some_and(|s| t.is_some_and(|t| t < s))
@@ -143,7 +104,7 @@ impl LogFilter {
                 return None;
             }
         }
-        let sink = output.sink(stream);
+        let sink = chunk.sink(stream);
         if self.timestamps {
             sink.extend_from_slice(time);
             sink.push(b' ');
@@ -216,23 +177,28 @@ pub fn logs(args: &LogsArgs, root: &Path) -> Result<i32, CliError> {
                 .map_err(|_| engine(format!("invalid --tail {n:?}")))?,
         ),
     };
-    let mut output = Output::new();
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     let result = match tail {
         None => log_files(&path).iter().try_for_each(|file| {
-            for_each_line(file, |raw| {
-                filter.emit(raw, &mut output);
-                output.flush_if_full()
+            decode_file(file, &|raw, chunk| filter.emit(raw, chunk), &mut |chunk| {
+                chunk.write_to(&mut out, &mut err)
             })
         }),
         Some(n) => last_lines(&path, n).and_then(|lines| {
-            lines.iter().try_for_each(|raw| {
-                filter.emit(raw, &mut output);
-                output.flush_if_full()
-            })
+            let mut chunk = Chunk::default();
+            for raw in lines {
+                filter.emit(&raw, &mut chunk);
+                if chunk.len() >= FLUSH_AT {
+                    chunk.write_to(&mut out, &mut err)?;
+                    chunk.clear();
+                }
+            }
+            chunk.write_to(&mut out, &mut err)
         }),
     };
+    drop((out, err));
     // A closed pipe (`logs | head`) ends the output quietly.
-    if result.and_then(|()| output.flush()).is_err() {
+    if result.is_err() {
         return Ok(0);
     }
     if args.follow {
@@ -263,7 +229,7 @@ fn follow(st: &Store, c: &Container, path: &Path, filter: &LogFilter) -> Result<
     let mut file = std::fs::File::open(path).map_err(engine)?;
     let mut pos = file.seek(SeekFrom::End(0)).map_err(engine)?;
     let mut partial = Vec::new();
-    let mut output = Output::new();
+    let mut chunk = Chunk::default();
     loop {
         let running = lifecycle::load(st, &c.record.id)
             .map(|c| c.is_running())
@@ -278,11 +244,13 @@ fn follow(st: &Store, c: &Container, path: &Path, filter: &LogFilter) -> Result<
         pos += read as u64;
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', &partial) {
-            filter.emit(&partial[start..=end], &mut output);
+            filter.emit(&partial[start..=end], &mut chunk);
             start = end + 1;
         }
         partial.drain(..start);
-        if output.flush().is_err() {
+        let written = chunk.write_to(&mut std::io::stdout().lock(), &mut std::io::stderr().lock());
+        chunk.clear();
+        if written.is_err() {
             return Ok(());
         }
         if !running && read == 0 {
@@ -348,4 +316,83 @@ pub(super) fn read_entries(path: &Path, tail: Option<usize>) -> std::io::Result<
         Some(n) => out.extend(last_lines(path, n)?.iter().filter_map(|r| decode_entry(r))),
     }
     Ok((out, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(timestamps: bool) -> LogFilter {
+        LogFilter {
+            since: None,
+            until: None,
+            timestamps,
+        }
+    }
+
+    /// A terminal that stdout and stderr both write to.
+    struct Shared<'a>(&'a std::cell::RefCell<Vec<u8>>);
+
+    impl std::io::Write for Shared<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// (stdout, stderr, both as one terminal sees them) for raw log lines.
+    fn decode(filter: &LogFilter, raw: &str) -> (String, String, String) {
+        let mut chunk = Chunk::default();
+        for line in raw.split_inclusive('\n') {
+            filter.emit(line.as_bytes(), &mut chunk);
+        }
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let both = std::cell::RefCell::new(Vec::new());
+        assert!(chunk.write_to(&mut out, &mut err).is_ok());
+        assert!(
+            chunk
+                .write_to(&mut Shared(&both), &mut Shared(&both))
+                .is_ok()
+        );
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (text(out), text(err), text(both.into_inner()))
+    }
+
+    const LOG: &str = concat!(
+        r#"{"log":"one\n","stream":"stdout","time":"2026-01-02T03:04:05.000000001Z"}"#,
+        "\n",
+        r#"{"log":"two \u00e9\n","stream":"stderr","time":"2026-01-02T03:04:06.000000002Z"}"#,
+        "\n",
+        "not json\n",
+        r#"{"log":"three\r\n","stream":"stdout","time":"2026-01-02T03:04:07Z"}"#,
+        "\r\n",
+        r#"{"log":"four\n","stream":"stderr","time":"2026-01-02T03:04:08.000000004Z"}"#,
+        "\n",
+    );
+
+    #[test]
+    fn streams_keep_their_order_and_bad_lines_are_skipped() {
+        let (out, err, both) = decode(&filter(false), LOG);
+        assert_eq!(out, "one\nthree\r\n");
+        assert_eq!(err, "two é\nfour\n");
+        assert_eq!(both, "one\ntwo é\nthree\r\nfour\n");
+    }
+
+    #[test]
+    fn timestamps_and_time_windows() {
+        let (out, _, _) = decode(&filter(true), LOG);
+        assert_eq!(
+            out,
+            "2026-01-02T03:04:05.000000001Z one\n2026-01-02T03:04:07Z three\r\n"
+        );
+        let window = LogFilter {
+            since: parse_time("2026-01-02T03:04:06Z"),
+            until: parse_time("2026-01-02T03:04:07.5Z"),
+            timestamps: false,
+        };
+        assert_eq!(decode(&window, LOG).2, "two é\nthree\r\n");
+    }
 }

@@ -11,6 +11,7 @@ mod images;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod logs_stream;
 mod manage;
 mod mount_flags;
 mod network;

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::logdecode;
+
 /// docker splits lines longer than this into several entries.
 const MAX_LINE: usize = 16 * 1024;
 
@@ -186,50 +188,13 @@ pub fn decode_fast<'o, O: ?Sized + 'o>(
     out: &'o mut O,
     prefix: impl FnOnce(&'static str, &[u8], &'o mut O) -> Option<&'o mut Vec<u8>>,
 ) -> bool {
-    let Some((log, stream, time)) = split_fields(raw) else {
+    let Some(f) = logdecode::split(raw) else {
         return false;
     };
-    match prefix(stream, time, out) {
-        Some(sink) => unescape_into(sink, log),
+    match prefix(f.stream, f.time, out) {
+        Some(sink) => logdecode::unescape_into(sink, f.log),
         None => true,
     }
-}
-
-/// (the escaped log text, stream, time) of a line in berth's own layout.
-fn split_fields(raw: &[u8]) -> Option<(&[u8], &'static str, &[u8])> {
-    let body = raw.strip_prefix(b"{\"log\":\"")?.strip_suffix(b"\"}")?;
-    // The time holds no quote, so the last quote ends the `"time":"` key.
-    let quote = memchr::memrchr(b'"', body)?;
-    let time = &body[quote + 1..];
-    let body = body[..=quote].strip_suffix(b"\",\"time\":\"")?;
-    let (body, stream) = if let Some(rest) = body.strip_suffix(b"\",\"stream\":\"stdout") {
-        (rest, "stdout")
-    } else {
-        (body.strip_suffix(b"\",\"stream\":\"stderr")?, "stderr")
-    };
-    Some((body, stream, time))
-}
-
-/// Appends an escaped JSON string body unescaped; false (with part of it
-/// appended) at a bare quote or an escape other than the one-letter ones.
-fn unescape_into(out: &mut Vec<u8>, mut bytes: &[u8]) -> bool {
-    while let Some(pos) = memchr::memchr2(b'\\', b'"', bytes) {
-        out.extend_from_slice(&bytes[..pos]);
-        let byte = match (bytes[pos], bytes.get(pos + 1)) {
-            (b'"', _) => return false,
-            (_, Some(b'n')) => b'\n',
-            (_, Some(b't')) => b'\t',
-            (_, Some(b'r')) => b'\r',
-            (_, Some(b'b')) => 8,
-            (_, Some(b'f')) => 12,
-            (_, Some(b @ (b'"' | b'\\' | b'/'))) => *b,
-            _ => return false,
-        };
-        out.push(byte);
-        bytes = &bytes[pos + 2..];
-    }
-    out.extend_from_slice(bytes);
-    true
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod attach;
 mod exec;
 pub mod health;
 mod io;
+pub mod logdecode;
 pub mod logfile;
 pub mod restart;
 
