@@ -79,10 +79,8 @@ pub fn run(stack: &StackArgs, args: &RunArgs, root: &Path) -> Result<i32, CliErr
     let opts = one_off(args)?;
     let store = Store::open(root).map_err(super::engine)?;
     let progress = Progress::new();
-    if !args.no_deps {
-        oneoff::start_dependencies(&store, &project, &args.service, &progress)
-            .map_err(exec_error)?;
-    }
+    oneoff::prepare(&store, &project, &args.service, !args.no_deps, &progress)
+        .map_err(exec_error)?;
     let record = oneoff::create(&store, &project, &args.service, &opts).map_err(exec_error)?;
     if args.detach {
         monitor::start_detached(&store, &record).map_err(super::container::start_error)?;

@@ -189,26 +189,44 @@ fn runtime(what: impl Into<String>, e: impl std::fmt::Display) -> ExecError {
     }
 }
 
-/// Brings the dependencies of `service` up (`up` of just them), then waits
-/// for their depends_on conditions, so the one-off starts as `up` would.
-pub fn start_dependencies(
+/// What a one-off needs before it is created: the service's networks,
+/// volumes and image, and (with `with_deps`) its dependencies brought up as
+/// `up` would and their depends_on conditions met.
+pub fn prepare(
     store: &Store,
     project: &Project,
     service: &str,
+    with_deps: bool,
     reporter: &dyn Reporter,
 ) -> Result<(), ExecError> {
-    let deps = dependencies(project, service)?;
-    if !deps.is_empty() {
-        let opts = super::execute::UpOptions {
-            diff: super::DiffOptions {
-                only: Some(deps),
-                ..super::DiffOptions::default()
-            },
-            ..super::execute::UpOptions::default()
-        };
-        super::execute::up(store.root(), project, &opts, reporter)?;
+    let mut only = match with_deps {
+        true => dependencies(project, service)?,
+        false => Default::default(),
+    };
+    only.insert(service.to_string());
+    let opts = super::DiffOptions {
+        only: Some(only),
+        ..super::DiffOptions::default()
+    };
+    let observed = super::observe::observe(store.root(), &project.name)?;
+    let mut plan = super::diff(project, &observed, &opts)?;
+    // The service's own container ops are the plan's tail: dependencies come
+    // first in service order and nothing selected depends on the service. So
+    // cutting them off keeps every `after` index valid.
+    if let Some(first) = plan
+        .ops
+        .iter()
+        .position(|op| op.service.as_deref() == Some(service))
+    {
+        plan.ops.truncate(first);
     }
-    super::execute::wait_for_dependencies(store, project, service, reporter)
+    reporter.plan(&plan);
+    let pull = super::execute::PullPolicy::Missing;
+    super::execute::execute(store, project, &plan, pull, reporter)?;
+    if with_deps {
+        super::execute::wait_for_dependencies(store, project, service, reporter)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
