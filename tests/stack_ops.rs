@@ -294,7 +294,11 @@ fn a_detached_one_off_is_neither_replica_nor_orphan_and_down_removes_it() {
         hex.len() == 12 && hex.chars().all(|c| c.is_ascii_hexdigit()),
         "{name}"
     );
-    assert_eq!(s.names(), std::slice::from_ref(&name), "--no-deps started db");
+    assert_eq!(
+        s.names(),
+        std::slice::from_ref(&name),
+        "--no-deps started db"
+    );
     let labels = s.inspect(&name, "{{json .Config.Labels}}");
     assert!(
         labels.contains(r#""com.docker.compose.oneoff":"True""#),
