@@ -147,7 +147,7 @@ pub fn start(args: &StartArgs, root: &std::path::Path) -> Result<i32, CliError> 
 }
 
 /// A command that could not start exits 126 or 127, berth's own failures 125.
-fn start_error(e: monitor::MonitorError) -> CliError {
+pub(crate) fn start_error(e: monitor::MonitorError) -> CliError {
     CliError::Engine {
         code: e.exit_code(),
         message: e.to_string(),

@@ -25,6 +25,7 @@ mod snapshot_verbs;
 mod stack;
 mod stack_args;
 mod stack_logs;
+mod stack_run;
 mod up;
 mod volume;
 mod watch;
@@ -181,7 +182,7 @@ pub enum Command {
     Info,
     /// Print a shell completion script
     Completion(completion::CompletionArgs),
-    /// Project-scoped verbs (ps, logs, stop, start, restart, kill, rm, exec, top, port, images, pull)
+    /// Project-scoped verbs (ps, logs, stop, start, restart, kill, rm, exec, run, top, port, images, pull)
     #[command(alias = "compose")]
     Stack(stack::StackCmd),
 }

@@ -59,6 +59,7 @@ pub fn make_plan(args: &PlanArgs, root: &std::path::Path) -> Result<Plan, CliErr
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
         scale: args.scale.iter().cloned().collect::<BTreeMap<_, _>>(),
+        only: None,
     };
     Ok(planner::diff(&project, &observed, &opts)?)
 }

@@ -49,6 +49,8 @@ pub enum StackVerb {
     Images(ServiceArgs),
     /// Pull the services' images
     Pull(PullArgs),
+    /// Run a one-off command in a new container of a service
+    Run(super::stack_run::RunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +159,9 @@ pub fn run(cmd: &StackCmd, root: &Path) -> Result<i32, CliError> {
     if let StackVerb::Pull(args) = &cmd.verb {
         return pull(&cmd.stack, args, root);
     }
+    if let StackVerb::Run(args) = &cmd.verb {
+        return super::stack_run::run(&cmd.stack, args, root);
+    }
     let project = project_name(&cmd.stack)?;
     match &cmd.verb {
         StackVerb::Ps(args) => ps(&project, args, root),
@@ -170,7 +175,7 @@ pub fn run(cmd: &StackCmd, root: &Path) -> Result<i32, CliError> {
         StackVerb::Top(args) => top(&project, &args.services, root),
         StackVerb::Port(args) => port(&project, args, root),
         StackVerb::Images(args) => images(&project, &args.services, root),
-        StackVerb::Pull(_) => Ok(0),
+        StackVerb::Pull(_) | StackVerb::Run(_) => Ok(0),
     }
 }
 
@@ -216,7 +221,13 @@ fn progress(c: &Container, what: &str) {
 
 fn ps(project: &str, args: &PsArgs, root: &Path) -> Result<i32, CliError> {
     let store = Store::open_readonly(root);
-    let list = selected(&store, project, &args.names, args.all)?;
+    // As compose: `stack run` one-offs show with -a only.
+    let sel = Selection {
+        services: args.names.clone(),
+        all: args.all,
+        oneoff: args.all,
+    };
+    let list = project::containers(&store, project, &sel).map_err(engine)?;
     if args.services {
         let mut names: Vec<&str> = list.iter().map(service_of).collect();
         names.dedup();

@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 
 use super::{CliError, StackArgs};
 use crate::planner::down::{DownOptions, down};
+use crate::planner::down_images::Rmi;
 use crate::planner::execute::{self, ExecError, PullPolicy, Reporter, UpOptions};
 use crate::planner::project::{self, Selection};
 use crate::planner::{self, DiffOptions, Plan, ResourceKind};
@@ -45,6 +46,12 @@ pub struct UpArgs {
     /// Replicas for a service, overriding the stack file
     #[arg(long, value_name = "SERVICE=N", value_parser = super::plan::parse_scale)]
     pub scale: Vec<(String, u32)>,
+    /// Don't start the named services' dependencies
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Only these services (and, unless --no-deps, their dependencies)
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -67,6 +74,16 @@ pub struct DownArgs {
     /// Seconds to wait for each container to stop before killing it
     #[arg(short = 't', long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+    /// Remove images used by services: "local" only those without a custom tag
+    /// (services with no `image:`), "all" every one
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub rmi: Option<RmiArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RmiArg {
+    Local,
+    All,
 }
 
 #[derive(Debug, Args)]
@@ -81,12 +98,12 @@ pub struct ApplyArgs {
 }
 
 /// docker compose's progress lines on stderr: ` ✔ Container demo-web-1  Started`.
-struct Progress {
+pub(crate) struct Progress {
     tty: bool,
 }
 
 impl Progress {
-    fn new() -> Progress {
+    pub(crate) fn new() -> Progress {
         Progress {
             tty: std::io::stderr().is_terminal(),
         }
@@ -127,7 +144,7 @@ impl Reporter for Progress {
 }
 
 /// Stack execution failures exit 1, as docker compose's do.
-fn exec_error(e: ExecError) -> CliError {
+pub(crate) fn exec_error(e: ExecError) -> CliError {
     match e {
         ExecError::Plan(p) => CliError::Plan(p),
         other => CliError::Engine {
@@ -146,6 +163,7 @@ pub fn up(args: &UpArgs, root: &Path) -> Result<i32, CliError> {
             force_recreate: args.force_recreate,
             no_recreate: args.no_recreate,
             scale: args.scale.iter().cloned().collect::<BTreeMap<_, _>>(),
+            only: planner::select::services(&project, &args.services, args.no_deps)?,
         },
         pull: match args.pull {
             PullArg::Always => PullPolicy::Always,
@@ -154,6 +172,7 @@ pub fn up(args: &UpArgs, root: &Path) -> Result<i32, CliError> {
         },
         wait: args.wait,
         wait_timeout: args.wait_timeout.map(Duration::from_secs),
+        no_deps: args.no_deps,
     };
     let outcome = execute::up(root, &project, &opts, &Progress::new()).map_err(exec_error)?;
     report_outcome(&outcome.plan, args.remove_orphans);
@@ -238,17 +257,27 @@ fn report_outcome(plan: &Plan, removed_orphans: bool) {
 }
 
 pub fn down_cmd(args: &DownArgs, root: &Path) -> Result<i32, CliError> {
-    let (name, only) = if args.stack.files.is_empty() && args.stack.project_name.is_some() {
-        (args.stack.project_name.clone().unwrap_or_default(), None)
+    let (name, only, project) = if args.stack.files.is_empty() && args.stack.project_name.is_some()
+    {
+        (
+            args.stack.project_name.clone().unwrap_or_default(),
+            None,
+            None,
+        )
     } else {
         let project = args.stack.load()?;
         let only = (!args.remove_orphans).then(|| project.services.keys().cloned().collect());
-        (project.name, only)
+        (project.name.clone(), only, Some(project))
     };
     let opts = DownOptions {
         volumes: args.volumes,
         timeout: args.timeout.map(Duration::from_secs),
         only_services: only,
+        rmi: args.rmi.map(|r| match r {
+            RmiArg::Local => Rmi::Local,
+            RmiArg::All => Rmi::All,
+        }),
+        project,
     };
     down(root, &name, &opts, &Progress::new()).map_err(exec_error)?;
     Ok(0)

@@ -33,6 +33,16 @@ pub struct DiffOptions {
     pub no_recreate: bool,
     /// Replica counts that override the stack file (`--scale web=3`).
     pub scale: BTreeMap<String, u32>,
+    /// `up SERVICE...`: only these services are planned (their dependencies
+    /// already added by [`super::select::services`]); `None` plans them all.
+    pub only: Option<BTreeSet<String>>,
+}
+
+impl DiffOptions {
+    /// Whether `service` is part of this run.
+    pub fn plans(&self, service: &str) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(service))
+    }
 }
 
 /// The container name of one replica: `container_name` when the service sets it,
@@ -63,7 +73,7 @@ pub fn diff(
     planner.plan_networks(&graph);
     planner.plan_volumes(&graph);
     planner.plan_images(&graph);
-    for name in graph.service_order() {
+    for name in graph.service_order().iter().filter(|n| opts.plans(n)) {
         if let (Some(service), Some(node)) = (project.services.get(name), graph.service(name)) {
             planner.plan_service(name, service, node, index.of(name))?;
         }
@@ -123,6 +133,9 @@ struct Outcome {
     /// Ops after which each replica exists (create or recreate).
     exists: Vec<usize>,
     recreated: bool,
+    /// How running containers of the service were replaced or restarted
+    /// ("recreated", "started", "restarted"), for `restart: true` dependents.
+    changed: Option<&'static str>,
 }
 
 /// Per-service inputs shared by all its replicas.
@@ -135,8 +148,11 @@ struct ServiceCtx<'s> {
     hash: Option<ConfigHash>,
     image: Option<&'s str>,
     oneshot: bool,
-    /// A `restart: true` dependency that is being recreated in this plan.
+    /// A service whose namespaces this one joins that is being recreated.
     dep_recreated: Option<&'s str>,
+    /// Why a running container is restarted: a `restart: true` dependency
+    /// was recreated, started or restarted in this plan.
+    dep_restart: Option<String>,
     create_after: Vec<usize>,
     start_after: Vec<usize>,
     create_cause: String,
@@ -200,7 +216,7 @@ impl<'a> Planner<'a> {
 
     fn plan_networks(&mut self, graph: &DesiredGraph) {
         let present: HashSet<&str> = self.observed.networks.iter().map(String::as_str).collect();
-        for key in used_keys(graph, |node| &node.networks) {
+        for key in used_keys(graph, self.opts, |node| &node.networks) {
             let Some(net) = self.project.networks.get(key) else {
                 continue;
             };
@@ -213,7 +229,7 @@ impl<'a> Planner<'a> {
 
     fn plan_volumes(&mut self, graph: &DesiredGraph) {
         let present: HashSet<&str> = self.observed.volumes.iter().map(String::as_str).collect();
-        for key in used_keys(graph, |node| &node.volumes) {
+        for key in used_keys(graph, self.opts, |node| &node.volumes) {
             let Some(vol) = self.project.volumes.get(key) else {
                 continue;
             };
@@ -248,7 +264,8 @@ impl<'a> Planner<'a> {
     /// report it missing if the build did not provide it.
     fn plan_images(&mut self, graph: &DesiredGraph) {
         let mut wanted: BTreeMap<&str, bool> = BTreeMap::new();
-        for node in graph.services().values().filter(|n| n.replicas > 0) {
+        let planned = graph.services().iter().filter(|(n, _)| self.opts.plans(n));
+        for node in planned.map(|(_, node)| node).filter(|n| n.replicas > 0) {
             if let Some(image) = node.image.as_deref() {
                 *wanted.entry(image).or_default() |= node.pullable;
             }
@@ -319,7 +336,8 @@ impl<'a> Planner<'a> {
             hash,
             image: node.image.as_deref(),
             oneshot: is_oneshot(service),
-            dep_recreated: self.recreated_dependency(node),
+            dep_recreated: self.recreated_dependency(service, node),
+            dep_restart: self.restart_cause(node),
             create_after,
             start_after,
             create_cause: if existing.is_empty() {
@@ -354,11 +372,26 @@ impl<'a> Planner<'a> {
         (create, start)
     }
 
-    fn recreated_dependency<'s>(&self, node: &'s ServiceNode) -> Option<&'s str> {
+    /// A joined namespace dies with its owner: a recreated owner means a
+    /// recreate, not a restart.
+    fn recreated_dependency<'s>(
+        &self,
+        service: &Service,
+        node: &'s ServiceNode,
+    ) -> Option<&'s str> {
         node.deps
             .iter()
-            .find(|dep| dep.restart && self.outcomes.get(&dep.target).is_some_and(|o| o.recreated))
+            .filter(|dep| shares_namespace(service, &dep.target))
+            .find(|dep| self.outcomes.get(&dep.target).is_some_and(|o| o.recreated))
             .map(|dep| dep.target.as_str())
+    }
+
+    /// compose's `restart: true`: the cause when a dependency changed.
+    fn restart_cause(&self, node: &ServiceNode) -> Option<String> {
+        node.deps.iter().filter(|dep| dep.restart).find_map(|dep| {
+            let how = self.outcomes.get(&dep.target)?.changed?;
+            Some(format!("restart: dependency {} was {how}", dep.target))
+        })
     }
 
     fn plan_replica(
@@ -386,11 +419,19 @@ impl<'a> Planner<'a> {
             return;
         };
         match self.judge(current, ctx) {
-            Verdict::Keep => self.unchanged.push(current.name.clone()),
+            Verdict::Keep => match ctx.dep_restart.clone() {
+                Some(cause) if current.status.is_alive() => {
+                    let op = replica.op(Action::Restart, cause, ctx.start_after.clone());
+                    outcome.ready.push(self.push(op));
+                    outcome.changed = Some("restarted");
+                }
+                _ => self.unchanged.push(current.name.clone()),
+            },
             Verdict::Start => {
                 let cause = "container is not running".to_string();
                 let op = replica.op(Action::Start, cause, ctx.start_after.clone());
                 outcome.ready.push(self.push(op));
+                outcome.changed.get_or_insert("started");
             }
             Verdict::Recreate(cause) => {
                 // The replacement is created before the old container goes, so it
@@ -401,6 +442,7 @@ impl<'a> Planner<'a> {
                 outcome.ready.push(id);
                 outcome.exists.push(id);
                 outcome.recreated = true;
+                outcome.changed = Some("recreated");
             }
         }
     }
@@ -427,14 +469,11 @@ impl<'a> Planner<'a> {
         if current.config_hash != hash.value {
             return Some(config_change_cause(current, hash));
         }
+        // The reference was resolved once, from the local store, by observe.
         if let (Some(image), Some(have)) = (ctx.image, current.image_id.as_deref())
-            && self
-                .observed
-                .images
-                .get(image)
-                .is_some_and(|now| now != have)
+            && let Some(now) = self.observed.images.get(image).filter(|now| *now != have)
         {
-            return Some(format!("image {image} changed"));
+            return Some(format!("image: {} -> {}", short_id(have), short_id(now)));
         }
         ctx.dep_recreated
             .map(|dep| format!("dependency {dep} recreated"))
@@ -483,12 +522,14 @@ fn place_containers<'c>(existing: &[&'c ObservedContainer], replicas: u32) -> Pl
 /// name order.
 fn used_keys<'g>(
     graph: &'g DesiredGraph,
+    opts: &DiffOptions,
     pick: impl Fn(&'g ServiceNode) -> &'g Vec<String>,
 ) -> BTreeSet<&'g str> {
     graph
         .services()
-        .values()
-        .filter(|node| node.replicas > 0)
+        .iter()
+        .filter(|(name, node)| node.replicas > 0 && opts.plans(name))
+        .map(|(_, node)| node)
         .flat_map(|node| pick(node).iter().map(String::as_str))
         .collect()
 }
@@ -500,6 +541,13 @@ fn is_oneshot(service: &Service) -> bool {
         None | Some("no") => true,
         Some(policy) => policy.starts_with("on-failure"),
     }
+}
+
+/// Whether `service` joins a namespace (network, ipc, pid) of `target`.
+fn shares_namespace(service: &Service, target: &str) -> bool {
+    [&service.network_mode, &service.ipc, &service.pid]
+        .into_iter()
+        .any(|mode| mode.as_deref().and_then(|m| m.strip_prefix("service:")) == Some(target))
 }
 
 /// Names the changed fields when the old canonical config is known; otherwise (or
@@ -516,6 +564,12 @@ fn config_change_cause(current: &ObservedContainer, hash: &ConfigHash) -> String
                 short_hash(&hash.value)
             )
         })
+}
+
+/// An image id as `sha256:` and 12 hex digits, as docker shortens them.
+fn short_id(id: &str) -> String {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    format!("sha256:{}", hex.chars().take(12).collect::<String>())
 }
 
 /// `v1:` plus the first 8 hex digits and an ellipsis; enough to tell hashes apart.

@@ -25,6 +25,10 @@ pub struct DownOptions {
     /// When set, only containers of these services are removed (a stack file
     /// was given without --remove-orphans).
     pub only_services: Option<BTreeSet<String>>,
+    /// `--rmi`: images to remove after the containers (see `down_images`).
+    pub rmi: Option<super::down_images::Rmi>,
+    /// The stack, when a file was given: `--rmi` reads the services' images.
+    pub project: Option<crate::spec::model::Project>,
 }
 
 pub fn down(
@@ -41,6 +45,9 @@ pub fn down(
             None => true,
         })
         .collect();
+    let images = opts
+        .rmi
+        .map(|rmi| super::down_images::wanted(rmi, opts.project.as_ref(), &containers));
     let mut first_error = None;
     for level in stop_levels(containers) {
         let errors: Vec<ExecError> = std::thread::scope(|scope| {
@@ -62,6 +69,11 @@ pub fn down(
     }
     if opts.volumes
         && let Err(e) = remove_volumes(&store, project, reporter)
+    {
+        first_error.get_or_insert(e);
+    }
+    if let Some(images) = images
+        && let Err(e) = super::down_images::remove_images(&store, &images, reporter)
     {
         first_error.get_or_insert(e);
     }

@@ -94,6 +94,8 @@ pub struct UpOptions {
     /// Wait for every service to be running (healthy, if it has a check).
     pub wait: bool,
     pub wait_timeout: Option<Duration>,
+    /// `--no-deps`: the services outside `diff.only` are not waited for.
+    pub no_deps: bool,
 }
 
 #[derive(Debug)]
@@ -115,9 +117,19 @@ pub fn up(
         add_pulls(&mut plan, project);
     }
     reporter.plan(&plan);
-    execute(&store, project, &plan, opts.pull, reporter)?;
+    let narrowed = match &opts.diff.only {
+        Some(only) if opts.no_deps => Some(super::select::without_others(project, only)),
+        _ => None,
+    };
+    execute(
+        &store,
+        narrowed.as_ref().unwrap_or(project),
+        &plan,
+        opts.pull,
+        reporter,
+    )?;
     if opts.wait {
-        wait_all(&store, project, opts.wait_timeout)?;
+        wait_all(&store, project, opts)?;
     }
     Ok(UpOutcome { plan })
 }
@@ -219,6 +231,24 @@ pub fn execute(
     failure.map_or(Ok(()), Err)
 }
 
+/// Blocks until every dependency of `service` meets its depends_on condition
+/// (`stack run` starts its one-off after this).
+pub fn wait_for_dependencies(
+    store: &Store,
+    project: &Project,
+    service: &str,
+    reporter: &dyn Reporter,
+) -> Result<(), ExecError> {
+    let ctx = Ctx {
+        store,
+        project,
+        pull: PullPolicy::Never,
+        reporter,
+        images: Mutex::new(BTreeMap::new()),
+    };
+    ctx.wait_dependencies(service)
+}
+
 struct Ctx<'a> {
     store: &'a Store,
     project: &'a Project,
@@ -236,6 +266,7 @@ impl Ctx<'_> {
             (ResourceKind::Container, Action::Create) => self.create(op).map(drop),
             (ResourceKind::Container, Action::Start) => self.start(op),
             (ResourceKind::Container, Action::Recreate) => self.recreate(op),
+            (ResourceKind::Container, Action::Restart) => self.restart(op),
             (ResourceKind::Container, Action::Stop) => self.stop(&op.name),
             (ResourceKind::Container, Action::Remove) => self.remove(&op.name),
             (kind, action) => Err(runtime(
@@ -448,6 +479,21 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// `restart: true`: stopped, then started once its dependencies (just
+    /// recreated or restarted) meet their conditions again.
+    fn restart(&self, op: &Op) -> Result<(), ExecError> {
+        let (service, _) = self.service_of(op)?;
+        let c = self.find(&op.name)?;
+        self.status(ResourceKind::Container, &op.name, "Restarting");
+        self.stop_container(&c)?;
+        self.wait_dependencies(service)?;
+        let c = self.find(&op.name)?;
+        monitor::start_detached(self.store, &c.record)
+            .map_err(|e| runtime(format!("container {}", op.name), e))?;
+        self.status(ResourceKind::Container, &op.name, "Started");
+        Ok(())
+    }
+
     fn stop(&self, name: &str) -> Result<(), ExecError> {
         let c = self.find(name)?;
         self.status(ResourceKind::Container, name, "Stopping");
@@ -583,6 +629,10 @@ impl Ctx<'_> {
     }
 }
 
+fn is_oneoff(c: &Container) -> bool {
+    label(c, LABEL_ONEOFF).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 fn label<'c>(c: &'c Container, key: &str) -> Option<&'c String> {
     c.record.config.labels.get(key)
 }
@@ -596,7 +646,7 @@ pub fn service_containers(
     Ok(project_containers(store, project)?
         .into_iter()
         .filter(|c| label(c, LABEL_SERVICE).map(String::as_str) == Some(service))
-        .filter(|c| label(c, LABEL_ONEOFF).is_none_or(|v| !v.eq_ignore_ascii_case("true")))
+        .filter(|c| !is_oneoff(c))
         .collect())
 }
 
@@ -610,12 +660,15 @@ pub fn project_containers(store: &Store, project: &str) -> Result<Vec<Container>
 }
 
 /// `--wait`: every service's containers running, and healthy where checked.
-fn wait_all(store: &Store, project: &Project, timeout: Option<Duration>) -> Result<(), ExecError> {
+fn wait_all(store: &Store, project: &Project, opts: &UpOptions) -> Result<(), ExecError> {
     let start = Instant::now();
-    let limit = timeout.unwrap_or(DEPENDENCY_TIMEOUT);
+    let limit = opts.wait_timeout.unwrap_or(DEPENDENCY_TIMEOUT);
+    let planned = |c: &Container| label(c, LABEL_SERVICE).is_some_and(|s| opts.diff.plans(s));
     loop {
         let mut pending = None;
-        for c in project_containers(store, &project.name)? {
+        let stack = project_containers(store, &project.name)?;
+        // One-offs (`stack run`) are not the stack's to wait for.
+        for c in stack.into_iter().filter(|c| !is_oneoff(c) && planned(c)) {
             let oneshot = c.record.config.restart_policy == "no";
             let health = c.state.health.as_ref().map(|h| h.status.as_str());
             match (c.is_running(), health) {

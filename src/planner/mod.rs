@@ -9,14 +9,17 @@ mod changes;
 pub mod container_config;
 pub mod diff;
 pub mod down;
+pub mod down_images;
 pub mod execute;
 pub mod graph;
 pub mod hash;
 pub mod observe;
 pub mod observed;
+pub mod oneoff;
 pub mod plan;
 pub mod project;
 pub mod render;
+pub mod select;
 pub mod watch;
 
 #[cfg(test)]
@@ -51,6 +54,10 @@ pub enum PlannerError {
         kind: &'static str,
         key: String,
     },
+
+    /// `up SERVICE...` named a service the project does not have (compose's words).
+    #[error("no such service: {service}")]
+    NoSuchService { service: String },
 
     #[error("cannot scale {service:?}: no such service in this project")]
     ScaleUnknownService { service: String },

@@ -60,6 +60,9 @@ pub enum Action {
     /// Stops the container first if it is running.
     Remove,
     Pull,
+    /// Stop and start a running container in place (a `restart: true`
+    /// dependency changed), once its dependencies are ready again.
+    Restart,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -92,6 +95,8 @@ pub struct Summary {
     /// container is part of that create.
     pub start: usize,
     pub stop: usize,
+    /// Running containers restarted in place.
+    pub restart: usize,
     pub remove: usize,
     pub unchanged: usize,
 }
@@ -124,6 +129,7 @@ impl Plan {
                 Action::Start => sum.start += 1,
                 Action::Stop => sum.stop += 1,
                 Action::Remove => sum.remove += 1,
+                Action::Restart => sum.restart += 1,
             }
         }
         sum

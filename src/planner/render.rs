@@ -54,7 +54,7 @@ fn symbol(action: Action) -> char {
     match action {
         Action::Create | Action::Pull => '+',
         Action::Recreate => '~',
-        Action::Start => '>',
+        Action::Start | Action::Restart => '>',
         Action::Stop => '!',
         Action::Remove => '-',
     }
@@ -102,6 +102,9 @@ fn summary_line(plan: &Plan) -> String {
     }
     if sum.stop > 0 {
         parts.push(format!("{} to stop", sum.stop));
+    }
+    if sum.restart > 0 {
+        parts.push(format!("{} to restart", sum.restart));
     }
     parts.push(format!("{} to remove", sum.remove));
     parts.push(format!("{} unchanged", sum.unchanged));

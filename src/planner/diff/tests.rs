@@ -191,11 +191,15 @@ fn new_image_behind_the_same_tag_recreates() {
     let mut observed = converged(&project);
     observed
         .images
-        .insert("busybox:1".into(), "sha256:newer".into());
+        .insert("busybox:1".into(), format!("sha256:{}", "ab".repeat(32)));
     let plan = plan_default(&project, &observed);
     assert_eq!(
         lines(&plan),
-        [(Action::Recreate, "demo-web-1", "image busybox:1 changed")]
+        [(
+            Action::Recreate,
+            "demo-web-1",
+            "image: sha256:id-of-busybo -> sha256:abababababab"
+        )]
     );
 }
 
@@ -332,7 +336,7 @@ fn db_and_web(db_image: &str, restart: bool) -> Project {
 }
 
 #[test]
-fn recreated_dependency_recreates_restart_dependents_transitively() {
+fn recreated_dependency_restarts_restart_dependents_transitively() {
     let before = db_and_web("postgres:15", true);
     let after = db_and_web("postgres:16", true);
     let mut observed = converged(&before);
@@ -348,16 +352,65 @@ fn recreated_dependency_recreates_restart_dependents_transitively() {
                 "demo-db-1",
                 r#"image: "postgres:15" -> "postgres:16""#
             ),
-            (Action::Recreate, "demo-web-1", "dependency db recreated"),
             (
-                Action::Recreate,
+                Action::Restart,
+                "demo-web-1",
+                "restart: dependency db was recreated"
+            ),
+            (
+                Action::Restart,
                 "demo-worker-1",
-                "dependency web recreated"
+                "restart: dependency web was restarted"
             ),
         ]
     );
     assert_eq!(plan.ops[1].after, [0]);
     assert_eq!(plan.ops[2].after, [1]);
+}
+
+#[test]
+fn started_dependency_restarts_restart_dependents() {
+    let project = db_and_web("postgres:16", true);
+    let mut observed = converged(&project);
+    observed.containers[0].status = ContainerStatus::Exited { code: 137 };
+    let plan = plan_default(&project, &observed);
+    assert_eq!(
+        lines(&plan)[..2],
+        [
+            (Action::Start, "demo-db-1", "container is not running"),
+            (
+                Action::Restart,
+                "demo-web-1",
+                "restart: dependency db was started"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn only_selected_services_are_planned_and_others_are_not_orphans() {
+    let project = db_and_web("postgres:16", false);
+    let opts = DiffOptions {
+        only: Some(["db".to_string(), "web".to_string()].into()),
+        ..DiffOptions::default()
+    };
+    let plan = plan(&project, &Observed::default(), &opts);
+    let names: Vec<&str> = plan.ops.iter().map(|o| o.name.as_str()).collect();
+    assert!(!names.iter().any(|n| n.contains("worker")), "{names:?}");
+    assert!(names.contains(&"demo-web-1") && names.contains(&"demo-db-1"));
+    let mut observed = converged(&project);
+    observed.containers.retain(|c| c.service == "worker");
+    let only_db = DiffOptions {
+        only: Some(["db".to_string()].into()),
+        ..DiffOptions::default()
+    };
+    assert!(plan_cause_free(&project, &observed, &only_db));
+}
+
+/// Whether the plan leaves every unselected container alone and calls none an orphan.
+fn plan_cause_free(project: &Project, observed: &Observed, opts: &DiffOptions) -> bool {
+    let plan = plan(project, observed, opts);
+    plan.orphans.is_empty() && plan.ops.iter().all(|o| o.service.as_deref() == Some("db"))
 }
 
 #[test]
