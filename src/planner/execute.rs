@@ -109,6 +109,8 @@ pub fn up(
     reporter: &dyn Reporter,
 ) -> Result<UpOutcome, ExecError> {
     let store = Store::open(root).map_err(|e| runtime("opening the store", e))?;
+    let _project_lock = super::repair::lock_project(&store, &project.name)?;
+    super::repair::finish_recreates(&store, &project.name, reporter)?;
     let observed = super::observe::observe(root, &project.name)?;
     let mut plan = super::diff(project, &observed, &opts.diff)?;
     if opts.pull == PullPolicy::Always {

@@ -17,6 +17,7 @@ pub mod observed;
 pub mod plan;
 pub mod project;
 pub mod render;
+pub mod repair;
 pub mod watch;
 
 #[cfg(test)]
