@@ -115,9 +115,9 @@ impl Crash {
     }
 
     fn down(&self) {
-        let run =
-            self.fx
-                .berth(&["down", "-p", self.project.as_str(), "-t", "1"]);
+        let run = self
+            .fx
+            .berth(&["down", "-p", self.project.as_str(), "-t", "1"]);
         assert_eq!(run.code, 0, "down: {}", run.stderr);
     }
 
@@ -185,7 +185,11 @@ impl Crash {
             } else {
                 line.contains(" Up ")
             };
-            assert!(done, "{ctx}: {name} is not where it should be:\n{}", ps.stdout);
+            assert!(
+                done,
+                "{ctx}: {name} is not where it should be:\n{}",
+                ps.stdout
+            );
             names.push(name.to_string());
         }
         names.sort();
@@ -249,9 +253,8 @@ fn kill_during_a_recreate_then_up_converges() {
         let delay = c.delay(&mut rng, round, RECREATE_ROUNDS, full);
         c.up_killed_after(delay);
         c.converges("recreate", delay);
-        let api = c
-            .fx
-            .berth(&["exec", &format!("{}-api-1", c.project), "env"]);
+        let api =
+            c.fx.berth(&["exec", &format!("{}-api-1", c.project), "env"]);
         assert!(
             api.stdout.contains(&format!("MODE={mode}")),
             "seed {} recreate killed after {delay:?}: api runs the old config: {}",

@@ -129,10 +129,16 @@ fn down_leaves_nothing_and_down_v_takes_the_volumes() {
     assert_nothing_left(&s, &ids, &bridge, port);
     let kept = s.volumes();
     assert!(!kept.contains(&named), "down -v kept {named}: {kept:?}");
-    assert!(kept.contains(&s.external), "down -v removed the external volume");
+    assert!(
+        kept.contains(&s.external),
+        "down -v removed the external volume"
+    );
     let ran_anonymous = anonymous.iter().filter(|v| kept.contains(v)).count();
     // One anonymous volume is the first up's, orphaned by the plain down.
-    assert_eq!(ran_anonymous, 1, "down -v kept the anonymous volume: {kept:?}");
+    assert_eq!(
+        ran_anonymous, 1,
+        "down -v kept the anonymous volume: {kept:?}"
+    );
 }
 
 /// The anonymous (64-hex) volumes the containers use.
@@ -152,17 +158,31 @@ fn assert_running_traces(s: &Stack, ids: &[String], bridge: &str) {
         assert!(link_exists(&veth), "no veth {veth} of {id}");
         assert!(!cgroups_of(id).is_empty(), "no cgroup of {id}");
     }
-    assert!(!mounts_under(&s.fx.root).is_empty(), "no mounts under the root");
-    assert!(!root_rules(&s.fx.root, bridge, ids).is_empty(), "no firewall rules");
+    assert!(
+        !mounts_under(&s.fx.root).is_empty(),
+        "no mounts under the root"
+    );
+    assert!(
+        !root_rules(&s.fx.root, bridge, ids).is_empty(),
+        "no firewall rules"
+    );
     assert!(!processes_of(&s.fx.root).is_empty(), "no monitor processes");
 }
 
 fn assert_nothing_left(s: &Stack, ids: &[String], bridge: &str, port: u16) {
     let ps = s.run(&["ps", "-a", "-q"]);
-    assert!(ps.stdout.trim().is_empty(), "containers left: {}", ps.stdout);
+    assert!(
+        ps.stdout.trim().is_empty(),
+        "containers left: {}",
+        ps.stdout
+    );
     assert!(s.fx.containers().is_empty(), "{:?}", s.fx.containers());
     let net = format!("{}_back", s.project);
-    assert_ne!(s.fx.berth(&["network", "inspect", &net]).code, 0, "{net} left");
+    assert_ne!(
+        s.fx.berth(&["network", "inspect", &net]).code,
+        0,
+        "{net} left"
+    );
     assert!(!link_exists(bridge), "bridge {bridge} left");
     for id in ids {
         for n in 0..3 {
@@ -173,11 +193,26 @@ fn assert_nothing_left(s: &Stack, ids: &[String], bridge: &str, port: u16) {
         let netns = s.fx.root.join("containers").join(id).join("netns");
         assert!(!netns.exists(), "{} left", netns.display());
     }
-    assert_eq!(mounts_under(&s.fx.root), Vec::<String>::new(), "mounts left");
-    assert_eq!(root_rules(&s.fx.root, bridge, ids), Vec::<String>::new(), "rules left");
+    assert_eq!(
+        mounts_under(&s.fx.root),
+        Vec::<String>::new(),
+        "mounts left"
+    );
+    assert_eq!(
+        root_rules(&s.fx.root, bridge, ids),
+        Vec::<String>::new(),
+        "rules left"
+    );
     let rules = iptables_save();
-    assert!(!rules.contains(&format!("--dport {port} ")), "port {port} rules left");
-    assert_eq!(processes_of(&s.fx.root), Vec::<String>::new(), "processes left");
+    assert!(
+        !rules.contains(&format!("--dport {port} ")),
+        "port {port} rules left"
+    );
+    assert_eq!(
+        processes_of(&s.fx.root),
+        Vec::<String>::new(),
+        "processes left"
+    );
 }
 
 fn link_exists(name: &str) -> bool {
@@ -225,7 +260,9 @@ fn root_rules(root: &Path, bridge: &str, ids: &[String]) -> Vec<String> {
     let chains = berth::runtime::network::firewall::Chains::for_root(root);
     iptables_save()
         .lines()
-        .filter(|l| l.contains(&chains.dnat) || l.contains(&chains.post) || l.contains(&chains.forward))
+        .filter(|l| {
+            l.contains(&chains.dnat) || l.contains(&chains.post) || l.contains(&chains.forward)
+        })
         .filter(|l| {
             l.contains(&format!("berth-net:{bridge}\""))
                 || ids.iter().any(|id| l.contains(&format!("berth:{id}")))

@@ -72,7 +72,9 @@ pub fn observe_project(root: &Path, project: &Project) -> Result<Observed, Plann
         .values()
         .filter_map(|s| s.image.as_deref())
         .collect();
-    observed.images.retain(|name, _| used.contains(name.as_str()));
+    observed
+        .images
+        .retain(|name, _| used.contains(name.as_str()));
     Ok(observed)
 }
 

@@ -58,7 +58,9 @@ fn remove(store: &Store, c: &Container) -> Result<(), ContainerError> {
 pub fn temporary_target(name: &str) -> Option<&str> {
     let (prefix, target) = name.split_at_checked(13)?;
     let hex = prefix.strip_suffix('_')?;
-    let is_hex = hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    let is_hex = hex
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     (is_hex && !target.is_empty()).then_some(target)
 }
 
