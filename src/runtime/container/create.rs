@@ -29,8 +29,8 @@ fn names_dir(store: &Store) -> PathBuf {
 }
 
 /// Creates the container's directory and records; on any failure nothing is left.
-/// The directory is built under a temporary name and renamed into place, so a
-/// crash leaves no half-made container, only a leftover the next create sweeps.
+/// The directory is built in `tmp/` and renamed into place, so a crash leaves
+/// no half-made container, only a dead writer's temp that gc reclaims.
 pub fn create(store: &Store, req: CreateRequest) -> Result<ContainerRecord, ContainerError> {
     let id = new_id().map_err(|e| ContainerError::io(Path::new("/dev/urandom"), e))?;
     leftovers::sweep(store);
@@ -43,15 +43,12 @@ pub fn create(store: &Store, req: CreateRequest) -> Result<ContainerRecord, Cont
         image_id: req.image_id,
         config: req.config,
     };
-    let tmp = leftovers::tmp_dir(store, &id);
+    let tmp = leftovers::tmp_dir(store);
     let dir = record::container_dir(store.root(), &id);
     let built = std::fs::create_dir(&tmp)
         .map_err(|e| ContainerError::io(&tmp, e))
-        .and_then(|()| lock_dir(&tmp))
-        .and_then(|_building| {
-            write_dirs(&tmp, &record)?;
-            std::fs::rename(&tmp, &dir).map_err(|e| ContainerError::io(&dir, e))
-        });
+        .and_then(|()| write_dirs(&tmp, &record))
+        .and_then(|()| std::fs::rename(&tmp, &dir).map_err(|e| ContainerError::io(&dir, e)));
     match built {
         Ok(()) => {
             record.event(store.root(), "create", &[]);

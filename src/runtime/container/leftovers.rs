@@ -1,10 +1,11 @@
 //! What a berth killed half-way through a create, rename or remove leaves in
 //! `containers/`, and how the next command tells it from work in progress.
 //!
-//! - A container directory is built as `.tmp-<id>` and renamed to `<id>` once its
-//!   record and state are written; a removal renames `<id>` to `.rm-<id>` first.
-//!   Either directory is flocked by its writer, so one nobody holds is a leftover
-//!   and [`sweep`] deletes it. `record::list` never sees either.
+//! - A container directory is built as `tmp/container-<pid-stamped suffix>` (a
+//!   dead writer's temp, which gc reclaims) and renamed to `containers/<id>` once
+//!   its record and state are written. A removal flocks `<id>` and renames it to
+//!   `.rm-<id>` first, so one nobody holds is a leftover and [`sweep`] deletes
+//!   it. `record::list` skips dot-names.
 //! - A name claim (`names/<name>`, holding an id) is made and dropped under the
 //!   lock `locks/name-<name>.lock`, held until the record naming it is in place.
 //!   A claim whose id has no record of that name is stale: its creator died before
@@ -19,7 +20,6 @@ use super::ContainerError;
 use super::record;
 use crate::runtime::store::{LockGuard, Store};
 
-pub const TMP_PREFIX: &str = ".tmp-";
 pub const RM_PREFIX: &str = ".rm-";
 
 /// A directory flocked by the process working on it.
@@ -36,7 +36,7 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock, ContainerError> {
     }
 }
 
-/// Deletes the `.tmp-*` and `.rm-*` directories no live berth is working on.
+/// Deletes the `.rm-*` directories no live berth is working on.
 /// Errors are ignored: a leftover that cannot go now is tried again next time.
 pub fn sweep(store: &Store) {
     let Ok(entries) = std::fs::read_dir(store.containers_dir()) else {
@@ -45,23 +45,26 @@ pub fn sweep(store: &Store) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !name.starts_with(TMP_PREFIX) && !name.starts_with(RM_PREFIX) {
+        if !name.starts_with(RM_PREFIX) {
             continue;
         }
         let path = entry.path();
         let Ok(file) = File::open(&path) else {
             continue;
         };
-        // Held: a create or remove is running. Free: its berth died.
+        // Held: a remove is running. Free: its berth died.
         if let Ok(_lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             let _ = std::fs::remove_dir_all(&path);
         }
     }
 }
 
-/// `containers/.tmp-<id>`, where a new container's directory is built.
-pub fn tmp_dir(store: &Store, id: &str) -> PathBuf {
-    store.containers_dir().join(format!("{TMP_PREFIX}{id}"))
+/// Where a new container's directory is built: named like every temp under
+/// `tmp/` (`<kind>-<suffix with the writer's pid>`), so gc knows a dead
+/// writer's.
+pub fn tmp_dir(store: &Store) -> PathBuf {
+    let suffix = crate::runtime::store::unique_suffix();
+    store.tmp_dir().join(format!("container-{suffix}"))
 }
 
 /// `containers/.rm-<id>`, where a removed container's directory is deleted.
@@ -91,8 +94,8 @@ mod tests {
     fn sweep_removes_only_unlocked_leftovers() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let store = Store::open(dir.path().join("root"))?;
-        let dead = tmp_dir(&store, "aa");
-        let busy = tmp_dir(&store, "bb");
+        let dead = rm_dir(&store, "aa");
+        let busy = rm_dir(&store, "bb");
         let removed = rm_dir(&store, "cc");
         let live = store.containers_dir().join("dd");
         for d in [&dead, &busy, &removed, &live] {
