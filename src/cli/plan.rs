@@ -53,7 +53,7 @@ pub(crate) fn parse_scale(text: &str) -> Result<(String, u32), String> {
 
 pub fn make_plan(args: &PlanArgs, root: &std::path::Path) -> Result<Plan, CliError> {
     let project = args.stack.load()?;
-    let observed = planner::observe::observe(root, &project.name)?;
+    let observed = planner::observe::observe_project(root, &project)?;
     let opts = DiffOptions {
         remove_orphans: args.remove_orphans,
         force_recreate: args.force_recreate,

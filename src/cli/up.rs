@@ -300,7 +300,10 @@ pub fn apply(args: &ApplyArgs, root: &Path) -> Result<i32, CliError> {
             plan.project, project.name
         )));
     }
-    let observed = planner::observe::observe(root, &project.name)?;
+    let store = super::container::open_store(root)?;
+    // No up or down of the project may move the state between the check and the run.
+    let _project_lock = planner::repair::lock_project(&store, &project.name).map_err(exec_error)?;
+    let observed = planner::observe::observe_project(root, &project)?;
     plan.ensure_current(&observed)?;
     let destructive: Vec<&str> = plan
         .ops
@@ -315,7 +318,6 @@ pub fn apply(args: &ApplyArgs, root: &Path) -> Result<i32, CliError> {
             destructive.join(", ")
         )));
     }
-    let store = super::container::open_store(root)?;
     let progress = Progress::new();
     progress.plan(&plan);
     execute::execute(&store, &project, &plan, PullPolicy::Missing, &progress)

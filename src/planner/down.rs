@@ -38,6 +38,7 @@ pub fn down(
     reporter: &dyn Reporter,
 ) -> Result<(), ExecError> {
     let store = Store::open(root).map_err(|e| runtime("opening the store", e))?;
+    let _project_lock = super::repair::lock_project(&store, project)?;
     let containers: Vec<Container> = project_containers(&store, project)?
         .into_iter()
         .filter(|c| match &opts.only_services {

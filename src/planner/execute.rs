@@ -111,7 +111,9 @@ pub fn up(
     reporter: &dyn Reporter,
 ) -> Result<UpOutcome, ExecError> {
     let store = Store::open(root).map_err(|e| runtime("opening the store", e))?;
-    let observed = super::observe::observe(root, &project.name)?;
+    let _project_lock = super::repair::lock_project(&store, &project.name)?;
+    super::repair::finish_recreates(&store, &project.name, reporter)?;
+    let observed = super::observe::observe_project(root, project)?;
     let mut plan = super::diff(project, &observed, &opts.diff)?;
     if opts.pull == PullPolicy::Always {
         add_pulls(&mut plan, project);

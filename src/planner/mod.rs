@@ -19,6 +19,7 @@ pub mod oneoff;
 pub mod plan;
 pub mod project;
 pub mod render;
+pub mod repair;
 pub mod select;
 pub mod watch;
 

@@ -5,8 +5,23 @@ use std::path::Path;
 use super::PlannerError;
 use super::observed::{ContainerStatus, LABEL_PROJECT, Observed, from_labels};
 use crate::runtime::container::record::{self, ContainerState, Status};
+use crate::spec::model::Project;
 
+/// The project's containers and every host network, volume and image.
 pub fn observe(root: &Path, project: &str) -> Result<Observed, PlannerError> {
+    let mut observed = containers(root, project)?;
+    let store = crate::runtime::store::Store::open_readonly(root);
+    // Networks and volumes by name: the plan creates the missing ones.
+    observed.networks = crate::runtime::network::store::list(&store)
+        .map(|nets| nets.into_iter().map(|n| n.name).collect())
+        .unwrap_or_default();
+    observed.volumes = crate::runtime::volume::local::list(&store)
+        .map(|vols| vols.into_iter().map(|v| v.name).collect())
+        .unwrap_or_default();
+    Ok(observed)
+}
+
+fn containers(root: &Path, project: &str) -> Result<Observed, PlannerError> {
     let containers = record::list(root).map_err(|e| PlannerError::Observe {
         message: e.to_string(),
     })?;
@@ -27,14 +42,39 @@ pub fn observe(root: &Path, project: &str) -> Result<Observed, PlannerError> {
         }
     }
     observed.images = images(root);
+    Ok(observed)
+}
+
+/// The state a plan of `project` depends on, and nothing else: its own
+/// containers, networks and volumes (by label), the networks and volumes it
+/// names (external ones included), and the images its services use. An
+/// unrelated `network create` or `pull` does not make a saved plan stale.
+pub fn observe_project(root: &Path, project: &Project) -> Result<Observed, PlannerError> {
+    let mut observed = containers(root, &project.name)?;
     let store = crate::runtime::store::Store::open_readonly(root);
-    // Networks and volumes by name: the plan creates the missing ones.
+    let owned = |labels: &std::collections::BTreeMap<String, String>| {
+        labels.get(LABEL_PROJECT).map(String::as_str) == Some(project.name.as_str())
+    };
     observed.networks = crate::runtime::network::store::list(&store)
-        .map(|nets| nets.into_iter().map(|n| n.name).collect())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| owned(&n.labels) || project.networks.values().any(|d| d.name == n.name))
+        .map(|n| n.name)
+        .collect();
     observed.volumes = crate::runtime::volume::local::list(&store)
-        .map(|vols| vols.into_iter().map(|v| v.name).collect())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| owned(&v.labels) || project.volumes.values().any(|d| d.name == v.name))
+        .map(|v| v.name)
+        .collect();
+    let used: std::collections::BTreeSet<&str> = project
+        .services
+        .values()
+        .filter_map(|s| s.image.as_deref())
+        .collect();
+    observed
+        .images
+        .retain(|name, _| used.contains(name.as_str()));
     Ok(observed)
 }
 

@@ -8,9 +8,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::ContainerError;
+use super::leftovers::{self, lock_dir, lock_name};
 use super::names::{generate_name, new_id, valid_name};
 use super::record::{self, CONFIG_FILE, ContainerRecord, ContainerState, RunConfig, STATE_FILE};
-use crate::runtime::store::{Store, write_atomic};
+use crate::runtime::store::{LockGuard, Store, write_atomic};
 
 const NAMES_DIR: &str = "names";
 /// Tries for a free generated name before giving up.
@@ -28,9 +29,12 @@ fn names_dir(store: &Store) -> PathBuf {
 }
 
 /// Creates the container's directory and records; on any failure nothing is left.
+/// The directory is built in `tmp/` and renamed into place, so a crash leaves
+/// no half-made container, only a dead writer's temp that gc reclaims.
 pub fn create(store: &Store, req: CreateRequest) -> Result<ContainerRecord, ContainerError> {
     let id = new_id().map_err(|e| ContainerError::io(Path::new("/dev/urandom"), e))?;
-    let name = claim_name(store, &id, req.name.as_deref())?;
+    leftovers::sweep(store);
+    let (name, _claim) = claim_name(store, &id, req.name.as_deref())?;
     let record = ContainerRecord {
         id: id.clone(),
         name: name.clone(),
@@ -39,20 +43,26 @@ pub fn create(store: &Store, req: CreateRequest) -> Result<ContainerRecord, Cont
         image_id: req.image_id,
         config: req.config,
     };
+    let tmp = leftovers::tmp_dir(store);
     let dir = record::container_dir(store.root(), &id);
-    match write_dirs(&dir, &record) {
+    let built = std::fs::create_dir(&tmp)
+        .map_err(|e| ContainerError::io(&tmp, e))
+        .and_then(|()| write_dirs(&tmp, &record))
+        .and_then(|()| std::fs::rename(&tmp, &dir).map_err(|e| ContainerError::io(&dir, e)));
+    match built {
         Ok(()) => {
             record.event(store.root(), "create", &[]);
             Ok(record)
         }
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            release_name(store, &name);
+            let _ = std::fs::remove_dir_all(&tmp);
+            let _ = std::fs::remove_file(names_dir(store).join(&name));
             Err(e)
         }
     }
 }
 
+/// The state is written before the record: a directory with a record is whole.
 fn write_dirs(dir: &Path, record: &ContainerRecord) -> Result<(), ContainerError> {
     for sub in ["upper", "work", "rootfs"] {
         let path = dir.join(sub);
@@ -62,8 +72,8 @@ fn write_dirs(dir: &Path, record: &ContainerRecord) -> Result<(), ContainerError
         path: dir.join(CONFIG_FILE),
         message: e.to_string(),
     })?;
-    write_atomic(&dir.join(CONFIG_FILE), &config).map_err(store_err)?;
-    write_state(dir, &ContainerState::default())
+    write_state(dir, &ContainerState::default())?;
+    write_atomic(&dir.join(CONFIG_FILE), &config).map_err(store_err)
 }
 
 pub fn store_err(e: crate::runtime::store::StoreError) -> ContainerError {
@@ -91,7 +101,10 @@ pub fn write_state(dir: &Path, state: &ContainerState) -> Result<(), ContainerEr
         })
 }
 
-fn claim_name(store: &Store, id: &str, wanted: Option<&str>) -> Result<String, ContainerError> {
+/// A claimed name and its lock, held until the record naming it is in place.
+type Claim = (String, LockGuard);
+
+fn claim_name(store: &Store, id: &str, wanted: Option<&str>) -> Result<Claim, ContainerError> {
     let dir = names_dir(store);
     std::fs::create_dir_all(&dir).map_err(|e| ContainerError::io(&dir, e))?;
     if let Some(name) = wanted {
@@ -101,25 +114,42 @@ fn claim_name(store: &Store, id: &str, wanted: Option<&str>) -> Result<String, C
                 name: name.to_string(),
             });
         }
-        return match try_claim(&dir, name, id) {
-            Ok(true) => Ok(name.to_string()),
-            Ok(false) => Err(ContainerError::NameInUse {
+        return match claim(store, name, id)? {
+            Some(lock) => Ok((name.to_string(), lock)),
+            None => Err(ContainerError::NameInUse {
                 name: name.to_string(),
                 id: read_name(store, name).unwrap_or_default(),
             }),
-            Err(e) => Err(e),
         };
     }
     for attempt in 0..NAME_ATTEMPTS {
         let name = generate_name(id, attempt);
-        if try_claim(&dir, &name, id)? {
-            return Ok(name);
+        if let Some(lock) = claim(store, &name, id)? {
+            return Ok((name, lock));
         }
     }
     Err(ContainerError::NameInUse {
         name: generate_name(id, 0),
         id: String::new(),
     })
+}
+
+/// Claims `name` for `id` under the name's lock, taking over a stale claim (one
+/// a crashed create, remove or rename left). None: the name is in use.
+fn claim(store: &Store, name: &str, id: &str) -> Result<Option<LockGuard>, ContainerError> {
+    let lock = lock_name(store, name)?;
+    let dir = names_dir(store);
+    if try_claim(&dir, name, id)? {
+        return Ok(Some(lock));
+    }
+    match read_name(store, name) {
+        Some(owner) if leftovers::claim_is_live(store, name, &owner) => return Ok(None),
+        _ => {
+            let path = dir.join(name);
+            std::fs::remove_file(&path).map_err(|e| ContainerError::io(&path, e))?;
+        }
+    }
+    Ok(try_claim(&dir, name, id)?.then_some(lock))
 }
 
 fn try_claim(dir: &Path, name: &str, id: &str) -> Result<bool, ContainerError> {
@@ -139,8 +169,14 @@ fn read_name(store: &Store, name: &str) -> Option<String> {
     std::fs::read_to_string(names_dir(store).join(name)).ok()
 }
 
-fn release_name(store: &Store, name: &str) {
-    let _ = std::fs::remove_file(names_dir(store).join(name));
+/// Drops `name`'s claim if it is still `id`'s.
+fn release_name(store: &Store, name: &str, id: &str) {
+    let Ok(_lock) = lock_name(store, name) else {
+        return;
+    };
+    if read_name(store, name).as_deref() == Some(id) {
+        let _ = std::fs::remove_file(names_dir(store).join(name));
+    }
 }
 
 /// Finds a container by name, full id or unique id prefix, as docker does.
@@ -191,22 +227,23 @@ pub fn rename(
             name: new_name.to_string(),
         });
     }
-    if !try_claim(&names_dir(store), new_name, &record.id)? {
+    let Some(claimed) = claim(store, new_name, &record.id)? else {
         return Err(ContainerError::NameInUse {
             name: new_name.to_string(),
             id: read_name(store, new_name).unwrap_or_default(),
         });
-    }
+    };
     let dir = record::container_dir(store.root(), &record.id);
     let mut updated = record::read_record(&dir)?;
     updated.name = new_name.to_string();
     let bytes =
         serde_json::to_vec_pretty(&updated).map_err(|e| ContainerError::Store(e.to_string()))?;
     if let Err(e) = write_atomic(&dir.join(CONFIG_FILE), &bytes) {
-        release_name(store, new_name);
+        let _ = std::fs::remove_file(names_dir(store).join(new_name));
         return Err(store_err(e));
     }
-    release_name(store, &record.name);
+    drop(claimed);
+    release_name(store, &record.name, &record.id);
     updated.event(
         store.root(),
         "rename",
@@ -216,13 +253,16 @@ pub fn rename(
 }
 
 /// Removes the container's directory and releases its name. The caller makes sure
-/// it is not running.
+/// it is not running. The directory is first renamed out of the listing, so a
+/// crash half-way through the deletion leaves no half-removed container.
 pub fn remove(store: &Store, record: &ContainerRecord) -> Result<(), ContainerError> {
     let dir = record::container_dir(store.root(), &record.id);
-    std::fs::remove_dir_all(&dir).map_err(|e| ContainerError::io(&dir, e))?;
-    if read_name(store, &record.name).as_deref() == Some(record.id.as_str()) {
-        release_name(store, &record.name);
-    }
+    let gone = leftovers::rm_dir(store, &record.id);
+    let removing = lock_dir(&dir)?;
+    std::fs::rename(&dir, &gone).map_err(|e| ContainerError::io(&dir, e))?;
+    std::fs::remove_dir_all(&gone).map_err(|e| ContainerError::io(&gone, e))?;
+    drop(removing);
+    release_name(store, &record.name, &record.id);
     record.event(store.root(), "destroy", &[]);
     Ok(())
 }

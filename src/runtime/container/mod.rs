@@ -12,6 +12,7 @@ pub mod exec;
 pub mod export;
 pub(crate) mod fstree;
 pub mod init;
+pub mod leftovers;
 pub mod lifecycle;
 pub mod mounts;
 pub mod names;

@@ -192,6 +192,10 @@ pub fn list(root: &Path) -> Result<Vec<(ContainerRecord, ContainerState)>, Conta
     let mut out = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| ContainerError::io(&dir, e))?;
+        // `.tmp-*` and `.rm-*` are containers being made or removed (leftovers.rs).
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let path = entry.path();
         let (Ok(record), Ok(state)) = (read_record(&path), read_state(&path)) else {
             continue;

@@ -131,6 +131,11 @@ pub fn refresh_peers(
                 continue;
             }
             let dir = container_dir(store.root(), &lease.container);
+            // A peer a user is stopping (a `down` stops them all) exits with
+            // its hosts file as it is; its next start writes a new one.
+            if record::read_state(&dir).is_ok_and(|s| s.stopped_by_user) {
+                continue;
+            }
             let (Ok(peer), Ok(Some(endpoints))) = (
                 record::read_record(&dir),
                 endpoint::read(store, &lease.container),

@@ -336,9 +336,11 @@ pub fn stop(store: &Store, record: &ContainerRecord) -> Result<(), NetworkError>
         }
         false => store,
     };
-    let _lock = store::lock(store)?;
+    // The netlink runtime is made before the lock every start and stop takes,
+    // so the stops of a whole stack queue for less.
     let netlink = Netlink::new()?;
     let host = netlink.connect()?;
+    let _lock = store::lock(store)?;
     let endpoints = endpoint::read(store, &record.id)?.unwrap_or_default();
     let unplugged: Vec<Endpoint> = endpoints
         .iter()
