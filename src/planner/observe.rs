@@ -7,20 +7,6 @@ use super::observed::{ContainerStatus, LABEL_PROJECT, Observed, from_labels};
 use crate::runtime::container::record::{self, ContainerState, Status};
 use crate::spec::model::Project;
 
-/// The project's containers and every host network, volume and image.
-pub fn observe(root: &Path, project: &str) -> Result<Observed, PlannerError> {
-    let mut observed = containers(root, project)?;
-    let store = crate::runtime::store::Store::open_readonly(root);
-    // Networks and volumes by name: the plan creates the missing ones.
-    observed.networks = crate::runtime::network::store::list(&store)
-        .map(|nets| nets.into_iter().map(|n| n.name).collect())
-        .unwrap_or_default();
-    observed.volumes = crate::runtime::volume::local::list(&store)
-        .map(|vols| vols.into_iter().map(|v| v.name).collect())
-        .unwrap_or_default();
-    Ok(observed)
-}
-
 fn containers(root: &Path, project: &str) -> Result<Observed, PlannerError> {
     let containers = record::list(root).map_err(|e| PlannerError::Observe {
         message: e.to_string(),

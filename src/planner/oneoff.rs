@@ -208,7 +208,7 @@ pub fn prepare(
         only: Some(only),
         ..super::DiffOptions::default()
     };
-    let observed = super::observe::observe(store.root(), &project.name)?;
+    let observed = super::observe::observe_project(store.root(), project)?;
     let mut plan = super::diff(project, &observed, &opts)?;
     // The service's own container ops are the plan's tail: dependencies come
     // first in service order and nothing selected depends on the service. So

@@ -13,12 +13,12 @@ use super::execute::{ExecError, Reporter, project_containers};
 use super::plan::ResourceKind;
 use crate::runtime::container::lifecycle::{self, Container};
 use crate::runtime::container::{ContainerError, create};
-use crate::runtime::store::{LockGuard, Store};
+use crate::runtime::store::{Store, TransientLock};
 
 /// Takes the lock every `up` and `down` of `project` runs under.
-pub fn lock_project(store: &Store, project: &str) -> Result<LockGuard, ExecError> {
+pub fn lock_project(store: &Store, project: &str) -> Result<TransientLock, ExecError> {
     store
-        .lock(&format!("project-{project}"))
+        .lock_transient(&format!("project-{project}"))
         .map_err(|e| runtime(format!("locking project {project}"), e))
 }
 

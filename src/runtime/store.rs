@@ -185,6 +185,39 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Takes `locks/<name>.lock` exclusively, and the file goes with the lock:
+    /// for locks named after things that come and go (container names), so
+    /// `locks/` does not grow with every name ever used. The file is unlinked
+    /// while still locked; a waiter that then gets the lock on the unlinked
+    /// file sees the path no longer leads to it, and locks the new one.
+    pub fn lock_transient(&self, name: &str) -> Result<TransientLock, StoreError> {
+        use std::os::unix::fs::MetadataExt;
+        loop {
+            let guard = self.lock(name)?;
+            let held = guard._flock.metadata();
+            let current = fs::metadata(&guard.path);
+            if let (Ok(held), Ok(current)) = (held, current)
+                && held.ino() == current.ino()
+                && held.dev() == current.dev()
+            {
+                return Ok(TransientLock(guard));
+            }
+        }
+    }
+}
+
+/// An exclusive lock whose file is removed when it is released.
+#[derive(Debug)]
+pub struct TransientLock(LockGuard);
+
+impl Drop for TransientLock {
+    fn drop(&mut self) {
+        // Unlinked before the flock is released (the field drops after this).
+        let _ = fs::remove_file(&self.0.path);
+    }
+}
+
 /// A flock(2); dropping it unlocks (and closes) the lock file.
 #[derive(Debug)]
 pub struct LockGuard {

@@ -11,7 +11,7 @@ use super::ContainerError;
 use super::leftovers::{self, lock_dir, lock_name};
 use super::names::{generate_name, new_id, valid_name};
 use super::record::{self, CONFIG_FILE, ContainerRecord, ContainerState, RunConfig, STATE_FILE};
-use crate::runtime::store::{LockGuard, Store, write_atomic};
+use crate::runtime::store::{Store, TransientLock, write_atomic};
 
 const NAMES_DIR: &str = "names";
 /// Tries for a free generated name before giving up.
@@ -102,7 +102,7 @@ pub fn write_state(dir: &Path, state: &ContainerState) -> Result<(), ContainerEr
 }
 
 /// A claimed name and its lock, held until the record naming it is in place.
-type Claim = (String, LockGuard);
+type Claim = (String, TransientLock);
 
 fn claim_name(store: &Store, id: &str, wanted: Option<&str>) -> Result<Claim, ContainerError> {
     let dir = names_dir(store);
@@ -136,7 +136,7 @@ fn claim_name(store: &Store, id: &str, wanted: Option<&str>) -> Result<Claim, Co
 
 /// Claims `name` for `id` under the name's lock, taking over a stale claim (one
 /// a crashed create, remove or rename left). None: the name is in use.
-fn claim(store: &Store, name: &str, id: &str) -> Result<Option<LockGuard>, ContainerError> {
+fn claim(store: &Store, name: &str, id: &str) -> Result<Option<TransientLock>, ContainerError> {
     let lock = lock_name(store, name)?;
     let dir = names_dir(store);
     if try_claim(&dir, name, id)? {

@@ -18,7 +18,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::ContainerError;
 use super::record;
-use crate::runtime::store::{LockGuard, Store};
+use crate::runtime::store::{Store, TransientLock};
 
 pub const RM_PREFIX: &str = ".rm-";
 
@@ -73,9 +73,9 @@ pub fn rm_dir(store: &Store, id: &str) -> PathBuf {
 }
 
 /// The lock every change of `name`'s claim is made under.
-pub fn lock_name(store: &Store, name: &str) -> Result<LockGuard, ContainerError> {
+pub fn lock_name(store: &Store, name: &str) -> Result<TransientLock, ContainerError> {
     store
-        .lock(&format!("name-{name}"))
+        .lock_transient(&format!("name-{name}"))
         .map_err(|e| ContainerError::Store(e.to_string()))
 }
 

@@ -113,22 +113,33 @@ pub const MONITOR_NAME: &str = "berth-monitor";
 /// would keep every page the CLI had touched for the container's whole life,
 /// about 10 MB each; a fresh image maps only what supervising needs.
 pub fn start_detached(store: &Store, record: &ContainerRecord) -> Result<(), MonitorError> {
+    let start_lock = start_lock(store, &record.id)?;
+    // A start whose CLI was killed may have carried on in its monitor and
+    // finished while this one waited for the lock.
+    if lifecycle::load(store, &record.id).is_ok_and(|c| c.is_running()) {
+        return Ok(());
+    }
     // Close-on-exec, so that a monitor forked meanwhile by another thread does
     // not inherit this pipe and keep its read end from ever seeing EOF.
     let (read_end, write_end) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| sys("pipe", e))?;
-    let argv = monitor_argv(store.root(), &record.id, &write_end)?;
+    let argv = monitor_argv(store.root(), &record.id, &write_end, &start_lock)?;
     // SAFETY: berth is single-threaded here; the child only detaches and execs.
     match unsafe { fork() }.map_err(|e| sys("fork", e))? {
         ForkResult::Child => {
             drop(read_end);
-            // The monitor itself keeps its end across exec.
-            let keep = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty());
-            let _ = nix::fcntl::fcntl(&write_end, keep);
+            // The monitor itself keeps its report end and the start lock across exec.
+            let keep = || nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty());
+            let _ = nix::fcntl::fcntl(&write_end, keep());
+            let _ = nix::fcntl::fcntl(&start_lock, keep());
             detach();
             let error = nix::unistd::execv(c"/proc/self/exe", &argv).unwrap_err();
+            let report = Report {
+                pipe: write_end,
+                start_lock: start_lock.into(),
+            };
             send_report(
-                Some(write_end),
+                Some(report),
                 &InitError::engine(format!("starting the container's monitor: {error}")).encode(),
             );
             // SAFETY: ends the child without unwinding into the CLI's code.
@@ -136,24 +147,49 @@ pub fn start_detached(store: &Store, record: &ContainerRecord) -> Result<(), Mon
         }
         ForkResult::Parent { .. } => {
             drop(write_end);
+            // Closing this copy leaves the lock with the monitor's.
+            drop(start_lock);
             read_start_report(read_end)
         }
     }
+}
+
+/// `containers/<id>/start.lock`, taken before a monitor is forked and held by
+/// that monitor until the start is recorded (running, or failed): a second
+/// start of the container waits for it, even when the first start's CLI was
+/// killed half-way. Closing, not unlocking, releases it, so the copy the CLI
+/// closes after the fork does not.
+fn start_lock(store: &Store, id: &str) -> Result<std::fs::File, MonitorError> {
+    let path = record::container_dir(store.root(), id).join("start.lock");
+    let io = |e: std::io::Error| {
+        MonitorError::Container(crate::runtime::container::ContainerError::io(&path, e))
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
 }
 
 fn monitor_argv(
     root: &Path,
     id: &str,
     report: &OwnedFd,
+    start_lock: &std::fs::File,
 ) -> Result<Vec<std::ffi::CString>, MonitorError> {
     use std::os::unix::ffi::OsStrExt;
     let fd = std::os::fd::AsRawFd::as_raw_fd(report).to_string();
+    let lock = std::os::fd::AsRawFd::as_raw_fd(start_lock).to_string();
     [
         MONITOR_NAME.as_bytes(),
         MONITOR_FLAG.as_bytes(),
         root.as_os_str().as_bytes(),
         id.as_bytes(),
         fd.as_bytes(),
+        lock.as_bytes(),
     ]
     .into_iter()
     .map(|arg| {
@@ -181,16 +217,22 @@ fn detach() {
 /// The detached monitor's entry point: `berth --container-monitor ROOT ID FD`,
 /// as [`start_detached`] runs it; FD is the start-report pipe.
 pub fn detached_main(args: &[std::ffi::OsString]) -> i32 {
-    let [root, id, fd] = args else {
+    let [root, id, fd, lock] = args else {
         return 125;
     };
-    let Some(fd) = fd.to_str().and_then(|f| f.parse::<i32>().ok()) else {
+    let fd_arg = |a: &std::ffi::OsString| a.to_str().and_then(|f| f.parse::<i32>().ok());
+    let (Some(fd), Some(lock)) = (fd_arg(fd), fd_arg(lock)) else {
         return 125;
     };
-    // SAFETY: start_detached passed this fd, open and ours alone, on exec.
-    let report = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let cloexec = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC);
-    let _ = nix::fcntl::fcntl(&report, cloexec);
+    // SAFETY: start_detached passed these fds, open and ours alone, on exec.
+    let (pipe, start_lock) = unsafe {
+        use std::os::fd::FromRawFd;
+        (OwnedFd::from_raw_fd(fd), OwnedFd::from_raw_fd(lock))
+    };
+    let cloexec = || nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC);
+    let _ = nix::fcntl::fcntl(&pipe, cloexec());
+    let _ = nix::fcntl::fcntl(&start_lock, cloexec());
+    let report = Report { pipe, start_lock };
     let id = id.to_string_lossy();
     let opened = Store::open(root)
         .map_err(|e| e.to_string())
@@ -310,7 +352,7 @@ fn supervise(
     store: &Store,
     record: &ContainerRecord,
     mode: Attach,
-    report: Option<OwnedFd>,
+    report: Option<Report>,
 ) -> Result<i32, MonitorError> {
     let dir = record::container_dir(store.root(), &record.id);
     let hierarchy = cgroup::detect()?;
@@ -392,7 +434,7 @@ fn run_once(
     store: &Store,
     record: &ContainerRecord,
     mode: Attach,
-    report: Option<OwnedFd>,
+    report: Option<Report>,
     log: &mut LogWriter,
     hierarchy: &cgroup::Hierarchy,
     mut hub: Option<&mut attach::Hub>,
@@ -576,10 +618,19 @@ fn health_checker(
     Ok(Some(health::Checker::new(config, plan)))
 }
 
-fn send_report(report: Option<OwnedFd>, text: &str) {
-    if let Some(fd) = report {
-        let mut file = std::fs::File::from(fd);
+/// Where a detached monitor tells its CLI how the start went, and the start
+/// lock (see `start_lock`), released with the report: by then the state says
+/// running, or the start failed.
+struct Report {
+    pipe: OwnedFd,
+    start_lock: OwnedFd,
+}
+
+fn send_report(report: Option<Report>, text: &str) {
+    if let Some(Report { pipe, start_lock }) = report {
+        let mut file = std::fs::File::from(pipe);
         let _ = file.write_all(text.as_bytes());
+        drop(start_lock);
     }
 }
 
