@@ -30,6 +30,7 @@ pub fn finish_recreates(
     reporter: &dyn Reporter,
 ) -> Result<(), ExecError> {
     crate::runtime::container::leftovers::sweep(store);
+    drop_stale_temporary_claims(store, project);
     let containers = project_containers(store, project)?;
     for temp in &containers {
         let Some(name) = temporary_target(&temp.record.name) else {
@@ -46,6 +47,17 @@ pub fn finish_recreates(
         }
     }
     Ok(())
+}
+
+/// A recreate killed inside its final rename can leave the temporary name
+/// claimed by the container that now has the real one.
+fn drop_stale_temporary_claims(store: &Store, project: &str) {
+    let prefix = format!("{project}-");
+    for name in create::claimed_names(store) {
+        if temporary_target(&name).is_some_and(|t| t.starts_with(&prefix)) {
+            create::drop_stale_claim(store, &name);
+        }
+    }
 }
 
 fn remove(store: &Store, c: &Container) -> Result<(), ContainerError> {

@@ -169,6 +169,31 @@ fn read_name(store: &Store, name: &str) -> Option<String> {
     std::fs::read_to_string(names_dir(store).join(name)).ok()
 }
 
+/// Every claimed name.
+pub fn claimed_names(store: &Store) -> Vec<String> {
+    std::fs::read_dir(names_dir(store))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Drops `name`'s claim when no record of that name backs it (a rename or
+/// remove killed half-way left it); true when it went.
+pub fn drop_stale_claim(store: &Store, name: &str) -> bool {
+    let Ok(_lock) = lock_name(store, name) else {
+        return false;
+    };
+    match read_name(store, name) {
+        Some(owner) if !leftovers::claim_is_live(store, name, &owner) => {
+            std::fs::remove_file(names_dir(store).join(name)).is_ok()
+        }
+        _ => false,
+    }
+}
+
 /// Drops `name`'s claim if it is still `id`'s.
 fn release_name(store: &Store, name: &str, id: &str) {
     let Ok(_lock) = lock_name(store, name) else {
@@ -275,6 +300,24 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_without_its_record_is_dropped() -> Result<(), Box<dyn std::error::Error>> {
+        let (_dir, store) = store()?;
+        std::fs::create_dir_all(names_dir(&store))?;
+        std::fs::write(
+            names_dir(&store).join("0123456789ab_p-web-1"),
+            "0123456789abcdef",
+        )?;
+        assert_eq!(
+            claimed_names(&store),
+            vec!["0123456789ab_p-web-1".to_string()]
+        );
+        assert!(drop_stale_claim(&store, "0123456789ab_p-web-1"));
+        assert!(claimed_names(&store).is_empty());
+        assert!(!drop_stale_claim(&store, "0123456789ab_p-web-1"));
+        Ok(())
+    }
 
     fn store() -> Result<(tempfile::TempDir, Store), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
