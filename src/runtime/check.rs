@@ -22,7 +22,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde_json::Value;
 
 use crate::runtime::container::lifecycle::{self, Container};
-use crate::runtime::container::record;
+use crate::runtime::container::{record, staging};
 use crate::runtime::image::gc;
 use crate::runtime::image::{ContentStore, Digest, ImageStore, Refs};
 use crate::runtime::network::{firewall, ipam, store as netstore};
@@ -330,15 +330,11 @@ fn check_names(store: &Store, out: &mut Vec<Problem>) -> Result<(), CheckError> 
         let path = dir.join(&name);
         let id = fs::read_to_string(&path).map_err(io_err("read", &path))?;
         let id = id.trim();
-        if id.is_empty()
-            || !store
-                .containers_dir()
-                .join(id)
-                .join(record::CONFIG_FILE)
-                .is_file()
-        {
+        if id.is_empty() || staging::claim_is_stale(store, &name, id) {
             out.push(Problem::fixable(
-                format!("container name {name:?}: claimed for {id:?}, which does not exist"),
+                format!(
+                    "container name {name:?}: claimed for {id:?}, which does not exist or goes by another name"
+                ),
                 Fix::RemoveClaim(path),
             ));
         }

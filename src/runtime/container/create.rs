@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::ContainerError;
 use super::names::{generate_name, new_id, valid_name};
 use super::record::{self, CONFIG_FILE, ContainerRecord, ContainerState, RunConfig, STATE_FILE};
+use super::staging;
 use crate::runtime::store::{Store, write_atomic};
 
 const NAMES_DIR: &str = "names";
@@ -30,7 +31,18 @@ fn names_dir(store: &Store) -> PathBuf {
 /// Creates the container's directory and records; on any failure nothing is left.
 pub fn create(store: &Store, req: CreateRequest) -> Result<ContainerRecord, ContainerError> {
     let id = new_id().map_err(|e| ContainerError::io(Path::new("/dev/urandom"), e))?;
-    let name = claim_name(store, &id, req.name.as_deref())?;
+    staging::sweep_dead(store);
+    // Before the claim: a claim with neither a directory nor a live staging
+    // one is then known to be left over (see `staging`).
+    let staged = staging::staging_dir(store, &id);
+    std::fs::create_dir(&staged).map_err(|e| ContainerError::io(&staged, e))?;
+    let name = match claim_name(store, &id, req.name.as_deref()) {
+        Ok(name) => name,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(e);
+        }
+    };
     let record = ContainerRecord {
         id: id.clone(),
         name: name.clone(),
@@ -40,13 +52,13 @@ pub fn create(store: &Store, req: CreateRequest) -> Result<ContainerRecord, Cont
         config: req.config,
     };
     let dir = record::container_dir(store.root(), &id);
-    match write_dirs(&dir, &record) {
+    match write_dirs(&staged, &record).and_then(|()| staging::publish(&staged, &dir)) {
         Ok(()) => {
             record.event(store.root(), "create", &[]);
             Ok(record)
         }
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(&staged);
             release_name(store, &name);
             Err(e)
         }
@@ -103,6 +115,7 @@ fn claim_name(store: &Store, id: &str, wanted: Option<&str>) -> Result<String, C
         }
         return match try_claim(&dir, name, id) {
             Ok(true) => Ok(name.to_string()),
+            Ok(false) if take_over_stale(store, &dir, name, id)? => Ok(name.to_string()),
             Ok(false) => Err(ContainerError::NameInUse {
                 name: name.to_string(),
                 id: read_name(store, name).unwrap_or_default(),
@@ -120,6 +133,24 @@ fn claim_name(store: &Store, id: &str, wanted: Option<&str>) -> Result<String, C
         name: generate_name(id, 0),
         id: String::new(),
     })
+}
+
+/// Claims `name` when its current claim is left over by a create, rm or
+/// rename that died; under the `names` lock, so two takers cannot both win.
+fn take_over_stale(
+    store: &Store,
+    dir: &Path,
+    name: &str,
+    id: &str,
+) -> Result<bool, ContainerError> {
+    let _lock = store.lock("names").map_err(store_err)?;
+    if let Some(owner) = read_name(store, name) {
+        if !staging::claim_is_stale(store, name, owner.trim()) {
+            return Ok(false);
+        }
+        release_name(store, name);
+    }
+    try_claim(dir, name, id)
 }
 
 fn try_claim(dir: &Path, name: &str, id: &str) -> Result<bool, ContainerError> {
@@ -219,10 +250,15 @@ pub fn rename(
 /// it is not running.
 pub fn remove(store: &Store, record: &ContainerRecord) -> Result<(), ContainerError> {
     let dir = record::container_dir(store.root(), &record.id);
-    std::fs::remove_dir_all(&dir).map_err(|e| ContainerError::io(&dir, e))?;
+    staging::sweep_dead(store);
+    // One rename takes the container away whole; a crash during the tree
+    // removal leaves a tombstone the next create or rm sweeps.
+    let tomb = staging::tombstone(store, &record.id);
+    std::fs::rename(&dir, &tomb).map_err(|e| ContainerError::io(&dir, e))?;
     if read_name(store, &record.name).as_deref() == Some(record.id.as_str()) {
         release_name(store, &record.name);
     }
+    std::fs::remove_dir_all(&tomb).map_err(|e| ContainerError::io(&tomb, e))?;
     record.event(store.root(), "destroy", &[]);
     Ok(())
 }

@@ -19,6 +19,7 @@ pub mod oci;
 pub mod record;
 pub mod rootfs;
 pub mod spawn;
+pub mod staging;
 pub mod user;
 
 use std::path::{Path, PathBuf};
