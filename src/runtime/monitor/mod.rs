@@ -19,6 +19,7 @@ mod exec;
 pub mod health;
 mod io;
 pub mod logfile;
+mod reserve;
 pub mod restart;
 
 use crate::runtime::cgroup::{self, Limits};
@@ -320,6 +321,7 @@ fn supervise(
     let mut log = LogWriter::open(logfile::log_path(&dir, &record.id), rotation).map_err(|e| {
         MonitorError::Container(crate::runtime::container::ContainerError::io(&dir, e))
     })?;
+    reserve::take(&dir);
     // A user's start clears an earlier user's stop; restarts must not. Most
     // starts have nothing to clear, and the start path is kept short.
     let state = record::read_state(&dir).unwrap_or_default();
@@ -551,7 +553,8 @@ fn run_once(
     }
     tracing::debug!(id = %record.id, code, oom = state.oom_killed, "container exited");
     let _ = cg.destroy();
-    write_state(&dir, &state)?;
+    // The output may have filled the disk: the exit code must still land.
+    reserve::write_final_state(&dir, &state)?;
     if state.oom_killed {
         record.event(store.root(), "oom", &[]);
     }
