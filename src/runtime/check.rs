@@ -285,7 +285,10 @@ fn check_container(dir: &Path, id: &str, out: &mut Vec<Problem>) -> Result<(), C
     let what = format!("container {}", &id[..id.len().min(12)]);
     let record = match record::read_record(dir) {
         Ok(r) => r,
-        Err(e) => return Ok(out.push(Problem::new(format!("{what}: {e}")))),
+        Err(e) => {
+            out.push(Problem::new(format!("{what}: {e}")));
+            return Ok(());
+        }
     };
     if let Err(e) = record::read_state(dir) {
         out.push(Problem::new(format!("{what} ({}): {e}", record.name)));
