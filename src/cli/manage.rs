@@ -393,6 +393,9 @@ pub enum SystemCommand {
     Df,
     /// Remove stopped containers and dangling (with -a: all unused) images
     Prune(super::disk::SystemPruneArgs),
+    /// Verify the store: blobs, images, containers, leftovers, mounts, cgroups,
+    /// leases and firewall rules (exit 1 when something is wrong)
+    Check(super::check::CheckArgs),
 }
 
 pub fn system(cmd: &SystemCommand, root: &Path) -> Result<i32, CliError> {
@@ -400,6 +403,7 @@ pub fn system(cmd: &SystemCommand, root: &Path) -> Result<i32, CliError> {
         SystemCommand::Restore => restore(root),
         SystemCommand::Df => super::disk::df(root),
         SystemCommand::Prune(args) => super::disk::system_prune(args, root),
+        SystemCommand::Check(args) => super::check::check(args, root),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Command-line verbs: each is a thin layer over the planner or the runtime.
 
+mod check;
 mod completion;
 mod config;
 mod container;

@@ -31,6 +31,16 @@ fn failed(e: impl std::fmt::Display) -> CliError {
     }
 }
 
+/// A pull error names the image (a layer's error alone names a digest).
+fn pull_failed(reference: &Reference, e: impl std::fmt::Display) -> CliError {
+    let message = e.to_string();
+    let name = reference.familiar();
+    if message.contains(&name) {
+        return failed(message);
+    }
+    failed(format!("pulling {name}: {message}"))
+}
+
 pub fn parse_platform(text: &str) -> Result<Platform, CliError> {
     let parts: Vec<&str> = text.split('/').collect();
     match parts.as_slice() {
@@ -58,7 +68,7 @@ pub fn pull_cmd(args: &PullArgs, root: &Path) -> Result<i32, CliError> {
         platform.as_ref(),
         &renderer,
     )
-    .map_err(failed)?;
+    .map_err(|e| pull_failed(&reference, e))?;
     renderer.line(&format!("Digest: {}", pulled.digest));
     let status = match pulled.status {
         PullStatus::UpToDate => "Image is up to date for",

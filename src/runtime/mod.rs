@@ -2,6 +2,7 @@
 //! network and volume configs.
 
 pub mod cgroup;
+pub mod check;
 pub mod container;
 pub mod events;
 pub mod image;

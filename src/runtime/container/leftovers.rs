@@ -49,14 +49,19 @@ pub fn sweep(store: &Store) {
             continue;
         }
         let path = entry.path();
-        let Ok(file) = File::open(&path) else {
-            continue;
-        };
-        // Held: a remove is running. Free: its berth died.
-        if let Ok(_lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        if abandoned(&path) {
             let _ = std::fs::remove_dir_all(&path);
         }
     }
+}
+
+/// Whether a `.rm-*` directory is a leftover: held, a remove is running;
+/// free, its berth died.
+pub fn abandoned(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok()
 }
 
 /// Where a new container's directory is built: named like every temp under

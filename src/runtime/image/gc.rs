@@ -283,17 +283,39 @@ pub fn sweep_dead_writers(store: &Store) -> Result<Reclaimed, GcError> {
     Ok(out)
 }
 
+/// The temp files and snapshots of writers that died, for `system check`.
+pub fn dead_writer_temps(store: &Store) -> Result<Vec<PathBuf>, GcError> {
+    let found = temps_if(store, |pid, _, _| pid.is_some_and(|p| !process_exists(p)))?;
+    Ok(found
+        .into_iter()
+        .map(|(dir, name, _)| dir.join(name))
+        .collect())
+}
+
 fn remove_temps_if(
     store: &Store,
     out: &mut Reclaimed,
     abandoned: impl Fn(Option<i32>, &Metadata, SystemTime) -> bool,
 ) -> Result<(), GcError> {
+    for (dir, name, meta) in temps_if(store, abandoned)? {
+        out.bytes += remove_temp(&dir, &name, &meta)?;
+        out.temps += 1;
+    }
+    Ok(())
+}
+
+/// Temp entries (directory, name, metadata) that `abandoned` picks.
+fn temps_if(
+    store: &Store,
+    abandoned: impl Fn(Option<i32>, &Metadata, SystemTime) -> bool,
+) -> Result<Vec<(PathBuf, String, Metadata)>, GcError> {
     let now = SystemTime::now();
     let places = [
         (store.snapshots_dir(), Some(SNAPSHOT_TMP_PREFIX)),
         (store.tmp_dir(), None),
         (store.root().to_path_buf(), Some(INDEX_TMP_PREFIX)),
     ];
+    let mut out = Vec::new();
     for (dir, prefix) in places {
         for path in list_dir(&dir)? {
             let Some(name) = path.file_name().and_then(OsStr::to_str) else {
@@ -309,12 +331,11 @@ fn remove_temps_if(
                 continue;
             };
             if abandoned(pid, &meta, now) {
-                out.bytes += remove_temp(&dir, name, &meta)?;
-                out.temps += 1;
+                out.push((dir.clone(), name.to_string(), meta));
             }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 fn remove_temp(dir: &Path, name: &str, meta: &Metadata) -> Result<u64, GcError> {
@@ -332,7 +353,7 @@ fn remove_temp(dir: &Path, name: &str, meta: &Metadata) -> Result<u64, GcError> 
 }
 
 /// The pid at the start of a [`store::unique_suffix`].
-fn owner_pid(suffix: &str) -> Option<i32> {
+pub fn owner_pid(suffix: &str) -> Option<i32> {
     suffix.split('-').next()?.parse().ok()
 }
 
@@ -344,7 +365,7 @@ fn is_abandoned(pid: Option<i32>, meta: &Metadata, now: SystemTime) -> bool {
     now.duration_since(modified).unwrap_or_default() > STALE_AFTER
 }
 
-fn process_exists(pid: i32) -> bool {
+pub fn process_exists(pid: i32) -> bool {
     if pid <= 0 {
         return false;
     }

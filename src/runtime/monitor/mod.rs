@@ -20,6 +20,7 @@ pub mod health;
 mod io;
 pub mod logdecode;
 pub mod logfile;
+mod reserve;
 pub mod restart;
 
 use crate::runtime::cgroup::{self, Limits};
@@ -363,6 +364,7 @@ fn supervise(
     let mut log = LogWriter::open(logfile::log_path(&dir, &record.id), rotation).map_err(|e| {
         MonitorError::Container(crate::runtime::container::ContainerError::io(&dir, e))
     })?;
+    reserve::take(&dir);
     // A user's start clears an earlier user's stop; restarts must not. Most
     // starts have nothing to clear, and the start path is kept short.
     let state = record::read_state(&dir).unwrap_or_default();
@@ -594,7 +596,8 @@ fn run_once(
     }
     tracing::debug!(id = %record.id, code, oom = state.oom_killed, "container exited");
     let _ = cg.destroy();
-    write_state(&dir, &state)?;
+    // The output may have filled the disk: the exit code must still land.
+    reserve::write_final_state(&dir, &state)?;
     if state.oom_killed {
         record.event(store.root(), "oom", &[]);
     }

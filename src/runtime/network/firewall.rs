@@ -302,6 +302,32 @@ pub fn cleanup_container(root: &Path, id: &str) -> Result<(), FirewallError> {
     last
 }
 
+/// The containers that have rules in `root`'s chains (`berth:<id>` comments),
+/// for `system check`. Without iptables there can be none.
+pub fn containers_with_rules(root: &Path) -> Result<BTreeSet<String>, FirewallError> {
+    if find_tool("iptables-save").is_err() {
+        return Ok(BTreeSet::new());
+    }
+    let chains = Chains::for_root(root);
+    let prefix = container_comment("");
+    let ids = save()?
+        .rules_in(&chains)
+        .iter()
+        .filter_map(|r| comment_of(&r.spec))
+        .filter_map(|c| c.strip_prefix(&prefix).map(str::to_string))
+        .collect();
+    Ok(ids)
+}
+
+/// The text of a rule's `--comment`, quoted or bare.
+fn comment_of(spec: &str) -> Option<&str> {
+    let rest = spec.split_once("--comment ")?.1;
+    match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next(),
+        None => rest.split_whitespace().next(),
+    }
+}
+
 fn network_rules(c: &Chains, bridge: &str, subnet: &str) -> Vec<Rule> {
     let tag = net_comment(bridge);
     let nat = |spec: String| Rule::new(Table::Nat, &c.post, spec);

@@ -97,6 +97,15 @@ pub fn live(store: &Store, network: &Network) -> Result<Vec<(Ipv4Addr, Lease)>, 
         .collect())
 }
 
+/// Leases whose container is gone or whose monitor died: reclaimed by the
+/// next allocation or release on the network; `system check` reports them.
+pub fn stale(store: &Store, network: &Network) -> Result<Vec<(Ipv4Addr, Lease)>, NetworkError> {
+    Ok(load(store, network)?
+        .into_iter()
+        .filter(|(_, lease)| !is_live(store, lease))
+        .collect())
+}
+
 /// Leases an address to `container`: `wanted` if given (it must be a free host
 /// address of the subnet), else the lowest free one of the range, from .2 up
 /// (the gateway is .1).
