@@ -6,6 +6,8 @@ mod config;
 mod container;
 mod container_flags;
 mod disk;
+#[doc(hidden)]
+pub mod fuzz_flags;
 mod image;
 mod image_archive;
 mod images;

@@ -17,7 +17,7 @@ pub mod config;
 pub mod content;
 pub mod digest;
 mod error;
-mod extract;
+pub(crate) mod extract;
 pub mod gc;
 mod images;
 pub mod import;

@@ -1,7 +1,7 @@
 //! From the merged, validated tree to the normalized [`Project`]: short syntaxes
 //! expanded, defaults filled, profiles applied, references checked.
 
-mod ports;
+pub mod ports;
 mod read;
 mod refs;
 pub mod service;
