@@ -113,7 +113,7 @@ impl Progress {
 impl Reporter for Progress {
     fn plan(&self, plan: &Plan) {
         if plan.has_changes() {
-            eprint!("{}", planner::render(plan));
+            progress_line(&planner::render(plan));
         }
     }
 
@@ -139,8 +139,15 @@ impl Reporter for Progress {
         if let Some(first) = kind.get_mut(0..1) {
             first.make_ascii_uppercase();
         }
-        eprintln!(" {mark} {kind} {name}  {status}");
+        progress_line(&format!(" {mark} {kind} {name}  {status}\n"));
     }
+}
+
+/// Progress goes to stderr; a closed stderr (`up -d 2>&1 | head`) must not
+/// stop the work it reports on, so write errors are ignored (eprint! panics).
+fn progress_line(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Stack execution failures exit 1, as docker compose's do.

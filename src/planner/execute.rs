@@ -213,7 +213,15 @@ pub fn execute(
                     let tx = tx.clone();
                     let ctx = &ctx;
                     scope.spawn(move || {
-                        let _ = tx.send((op.id, ctx.run(op)));
+                        // A panic must still answer, or the loop waits forever.
+                        let run = std::panic::AssertUnwindSafe(|| ctx.run(op));
+                        let result = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+                            Err(runtime(
+                                format!("{} {}", op.kind.as_str(), op.name),
+                                "internal error (see the message above)",
+                            ))
+                        });
+                        let _ = tx.send((op.id, result));
                     });
                 }
             }

@@ -21,6 +21,8 @@ use super::record;
 use crate::runtime::store::{Store, TransientLock};
 
 pub const RM_PREFIX: &str = ".rm-";
+/// A container directory being built in `tmp/`: `container-<pid>-...`.
+const BUILD_PREFIX: &str = "container-";
 
 /// A directory flocked by the process working on it.
 pub struct DirLock {
@@ -36,9 +38,11 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock, ContainerError> {
     }
 }
 
-/// Deletes the `.rm-*` directories no live berth is working on.
+/// Deletes the `.rm-*` directories no live berth is working on, and the
+/// container directories dead creates left half-built in `tmp/`.
 /// Errors are ignored: a leftover that cannot go now is tried again next time.
 pub fn sweep(store: &Store) {
+    sweep_dead_builds(store);
     let Ok(entries) = std::fs::read_dir(store.containers_dir()) else {
         return;
     };
@@ -51,6 +55,22 @@ pub fn sweep(store: &Store) {
         let path = entry.path();
         if abandoned(&path) {
             let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+fn sweep_dead_builds(store: &Store) {
+    use crate::runtime::image::gc::{owner_pid, process_exists};
+    let Ok(entries) = std::fs::read_dir(store.tmp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(suffix) = name.to_str().and_then(|n| n.strip_prefix(BUILD_PREFIX)) else {
+            continue;
+        };
+        if owner_pid(suffix).is_some_and(|pid| !process_exists(pid)) {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -69,7 +89,7 @@ pub fn abandoned(path: &Path) -> bool {
 /// writer's.
 pub fn tmp_dir(store: &Store) -> PathBuf {
     let suffix = crate::runtime::store::unique_suffix();
-    store.tmp_dir().join(format!("container-{suffix}"))
+    store.tmp_dir().join(format!("{BUILD_PREFIX}{suffix}"))
 }
 
 /// `containers/.rm-<id>`, where a removed container's directory is deleted.
@@ -112,6 +132,23 @@ mod tests {
         assert!(!removed.exists());
         assert!(busy.exists());
         assert!(live.exists());
+        Ok(())
+    }
+
+    #[test]
+    fn sweep_removes_builds_of_dead_creates_only() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(dir.path().join("root"))?;
+        // pid_max is at most 2^22: this pid cannot exist.
+        let dead = store
+            .tmp_dir()
+            .join(format!("{BUILD_PREFIX}{}-1-0", 1 << 23));
+        let mine = tmp_dir(&store);
+        std::fs::create_dir_all(dead.join("upper"))?;
+        std::fs::create_dir_all(mine.join("upper"))?;
+        sweep(&store);
+        assert!(!dead.exists());
+        assert!(mine.exists());
         Ok(())
     }
 }

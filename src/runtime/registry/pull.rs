@@ -422,12 +422,23 @@ fn download_and_unpack(
         });
         (downloaded, unpacked)
     });
-    // A failed download usually starves the unpacker: report the cause.
-    let ingest = downloaded?;
-    let size = unpacked?;
-    ingest.publish(store)?;
-    Ok(size)
+    // A failed download starves the unpacker, and a failed unpacker (a full
+    // disk) stops the download: report the cause, not its echo.
+    match (downloaded, unpacked) {
+        (Ok(ingest), Ok(size)) => {
+            ingest.publish(store)?;
+            Ok(size)
+        }
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(download), Err(unpack)) => match &download {
+            PullError::Layer { reason, .. } if reason == UNPACKING_STOPPED => Err(unpack),
+            _ => Err(download),
+        },
+    }
 }
+
+/// The download's error when the unpacker gave up first.
+const UNPACKING_STOPPED: &str = "unpacking stopped";
 
 fn unpack_stream(
     store: &Store,
@@ -527,7 +538,7 @@ fn download(
             Err(Transfer::UnpackerGone) => {
                 return Err(PullError::Layer {
                     digest: job.digest.clone(),
-                    reason: "unpacking stopped".into(),
+                    reason: UNPACKING_STOPPED.into(),
                 });
             }
         }
