@@ -235,29 +235,10 @@ impl Drop for Running {
     }
 }
 
-fn http_get(port: &str) -> String {
-    use std::io::{Read, Write};
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let got = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).and_then(|mut s| {
-            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
-            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-            let mut body = String::new();
-            s.read_to_string(&mut body)?;
-            Ok(body)
-        });
-        match got {
-            Ok(body) if body.contains("200") => return body,
-            _ if std::time::Instant::now() > deadline => panic!("no page on {port}: {got:?}"),
-            _ => std::thread::sleep(std::time::Duration::from_millis(200)),
-        }
-    }
-}
-
 #[test]
 fn web_example_serves_its_page_and_down_leaves_nothing() {
     let web = Running::up("web");
-    let page = http_get(&web.port);
+    let page = support::net::http_get(web.port.parse().unwrap_or_default(), "/");
     assert!(page.contains("hello from berth"), "{page}");
     let seed = web.position("die", &web.name("seed", 1));
     assert!(seed < web.position("start", &web.name("web", 1)));

@@ -9,13 +9,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::cli::Run;
+use support::net::{free_port, http_get};
 use support::runtime::Fixture;
 
 const ROUNDS: u32 = 20;
@@ -167,7 +166,10 @@ impl Crash {
             "{ctx}: the third up is not a no-op:\n{}",
             third.stderr
         );
-        assert!(http_get(self.port).contains("up"), "{ctx}: no page");
+        assert!(
+            http_get(self.port, "/index.html").contains("up"),
+            "{ctx}: no page"
+        );
     }
 
     fn check_containers(&self, ctx: &str) {
@@ -278,13 +280,6 @@ fn claims(fx: &Fixture) -> Vec<String> {
     out
 }
 
-fn free_port() -> u16 {
-    match TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()) {
-        Ok(addr) => addr.port(),
-        Err(e) => panic!("no free port: {e}"),
-    }
-}
-
 fn time_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -300,22 +295,4 @@ fn unit(state: &mut u64) -> f64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     (z >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn http_get(port: u16) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
-            let mut body = String::new();
-            s.read_to_string(&mut body)?;
-            Ok(body)
-        });
-        match got {
-            Ok(body) if body.contains("200") => return body,
-            _ if Instant::now() > deadline => panic!("no page on port {port}: {got:?}"),
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
 }

@@ -6,10 +6,11 @@
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use support::cli::Run;
+use support::net::free_port;
+use support::residue::{cgroups_of, mounts_under, processes_under as processes_of};
 use support::runtime::Fixture;
 
 struct Stack {
@@ -219,34 +220,6 @@ fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
 }
 
-/// The container's cgroup directories, in every v1 controller and in the
-/// unified (v2) hierarchy.
-fn cgroups_of(id: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return found;
-    };
-    for c in controllers.flatten() {
-        let candidates = [c.path().join("berth").join(id), c.path().join(id)];
-        found.extend(candidates.into_iter().filter(|p| p.exists()));
-    }
-    let unified = Path::new("/sys/fs/cgroup/berth").join(id);
-    if unified.exists() && !found.contains(&unified) {
-        found.push(unified);
-    }
-    found
-}
-
-fn mounts_under(root: &Path) -> Vec<String> {
-    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    let root = root.to_string_lossy().into_owned();
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&root)))
-        .map(str::to_string)
-        .collect()
-}
-
 fn iptables_save() -> String {
     match std::process::Command::new("iptables-save").output() {
         Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -269,29 +242,4 @@ fn root_rules(root: &Path, bridge: &str, ids: &[String]) -> Vec<String> {
         })
         .map(str::to_string)
         .collect()
-}
-
-/// Processes whose command line names the root (monitors, inits' parents).
-fn processes_of(root: &Path) -> Vec<String> {
-    let root = root.to_string_lossy().into_owned();
-    let own = std::process::id().to_string();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    procs
-        .flatten()
-        .filter(|p| p.file_name().to_string_lossy() != own)
-        .filter_map(|p| {
-            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            text.contains(&root).then_some(text)
-        })
-        .collect()
-}
-
-fn free_port() -> u16 {
-    match TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()) {
-        Ok(addr) => addr.port(),
-        Err(e) => panic!("no free port: {e}"),
-    }
 }

@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -108,24 +107,6 @@ volumes:
     )
 }
 
-fn http_get(port: u16) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
-            let mut body = String::new();
-            s.read_to_string(&mut body)?;
-            Ok(body)
-        });
-        match got {
-            Ok(body) if body.contains("200") => return body,
-            _ if Instant::now() > deadline => panic!("no page on port {port}: {got:?}"),
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
 fn port(offset: u16) -> u16 {
     20000 + (std::process::id() as u16 % 20000) + offset
 }
@@ -137,7 +118,7 @@ fn up_serves_and_a_second_up_changes_nothing() {
     s.write(&web_stack(p, "hello"));
     let first = s.ok(s.up(&[]));
     assert!(first.stderr.contains("Started"), "{}", first.stderr);
-    assert!(http_get(p).contains("hello"));
+    assert!(support::net::http_get(p, "/index.html").contains("hello"));
     let before = s.ids();
     assert_eq!(
         before.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
@@ -169,7 +150,7 @@ fn a_changed_environment_recreates_only_that_service() {
     let after = s.ids();
     assert_ne!(after[0].1, before[0].1, "web was not recreated");
     assert_eq!(after[1], before[1], "worker was recreated");
-    assert!(http_get(p).contains('b'));
+    assert!(support::net::http_get(p, "/index.html").contains('b'));
 }
 
 #[test]
@@ -268,7 +249,7 @@ fn down_leaves_nothing_and_works_from_the_project_name() {
     let p = port(3);
     s.write(&web_stack(p, "x"));
     s.ok(s.up(&[]));
-    http_get(p);
+    support::net::http_get(p, "/index.html");
     let net = format!("{}_default", s.project);
     let inspect = s.fx.berth(&["network", "inspect", &net]);
     assert_eq!(inspect.code, 0, "{}", inspect.stderr);

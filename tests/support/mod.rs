@@ -5,6 +5,7 @@ pub mod cli;
 pub mod corpus;
 pub mod escape;
 pub mod images;
+pub mod net;
 pub mod registry;
 pub mod residue;
 pub mod runtime;
