@@ -6,23 +6,81 @@
 //! of the network starts, stops, connects or disconnects. Callers hold
 //! `locks/network.lock`, so two rewrites never interleave.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::net::Ipv4Addr;
 
 use super::endpoint::{self, Endpoint};
 use super::error::NetworkError;
-use super::ipam;
-use super::store;
+use super::ipam::{self, Lease};
+use super::store::{self, Network};
 use crate::runtime::container::etc_files;
 use crate::runtime::container::record::{self, ContainerRecord, container_dir};
 use crate::runtime::store::Store;
+
+/// What rendering every peer's hosts file needs to read once, not once per
+/// peer: networks, their live leases, and members' names. A start on a
+/// network of n containers rewrites n-1 files; reading the members again for
+/// each made `up` of a 20-service stack quadratic in record reads.
+#[derive(Default)]
+pub struct Members {
+    networks: HashMap<String, Option<Network>>,
+    live: HashMap<String, Vec<(Ipv4Addr, Lease)>>,
+    names: HashMap<String, String>,
+}
+
+impl Members {
+    fn network(&mut self, store: &Store, id: &str) -> Result<Option<Network>, NetworkError> {
+        if let Some(n) = self.networks.get(id) {
+            return Ok(n.clone());
+        }
+        let network = match store::get(store, id) {
+            Ok(n) => Some(n),
+            Err(NetworkError::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        self.networks.insert(id.to_string(), network.clone());
+        Ok(network)
+    }
+
+    fn live(
+        &mut self,
+        store: &Store,
+        network: &Network,
+    ) -> Result<&[(Ipv4Addr, Lease)], NetworkError> {
+        if !self.live.contains_key(&network.id) {
+            let live = ipam::live(store, network)?;
+            self.live.insert(network.id.clone(), live);
+        }
+        Ok(self
+            .live
+            .get(&network.id)
+            .map(Vec::as_slice)
+            .unwrap_or_default())
+    }
+
+    fn name(&mut self, store: &Store, id: &str) -> String {
+        self.names
+            .entry(id.to_string())
+            .or_insert_with(|| super::container_name(store, id))
+            .clone()
+    }
+}
 
 /// The hosts file of a container on bridge networks.
 pub fn render(
     store: &Store,
     record: &ContainerRecord,
     endpoints: &[Endpoint],
+) -> Result<String, NetworkError> {
+    render_with(store, record, endpoints, &mut Members::default())
+}
+
+fn render_with(
+    store: &Store,
+    record: &ContainerRecord,
+    endpoints: &[Endpoint],
+    members: &mut Members,
 ) -> Result<String, NetworkError> {
     let c = &record.config;
     let mut out = etc_files::hosts(&c.hostname, None);
@@ -34,10 +92,8 @@ pub fn render(
     let mut peers = String::new();
     for ep in endpoints {
         let Some(live) = &ep.live else { continue };
-        let network = match store::get(store, &ep.network_id) {
-            Ok(n) => n,
-            Err(NetworkError::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
+        let Some(network) = members.network(store, &ep.network_id)? else {
+            continue;
         };
         if !network.resolves_names() {
             out.push_str(&line(live.ip, &[c.hostname.as_str()]));
@@ -46,11 +102,12 @@ pub fn render(
         let mut names = vec![c.hostname.as_str(), record.name.as_str(), short];
         names.extend(ep.aliases.iter().map(String::as_str));
         out.push_str(&line(live.ip, &names));
-        for (ip, lease) in ipam::live(store, &network)? {
+        let live: Vec<(Ipv4Addr, Lease)> = members.live(store, &network)?.to_vec();
+        for (ip, lease) in live {
             if lease.container == record.id {
                 continue;
             }
-            let name = super::container_name(store, &lease.container);
+            let name = members.name(store, &lease.container);
             let short = &lease.container[..lease.container.len().min(12)];
             let mut names = vec![name.as_str(), short];
             names.extend(lease.aliases.iter().map(String::as_str));
@@ -117,16 +174,16 @@ pub fn refresh_peers(
     except: &str,
 ) -> Result<(), NetworkError> {
     let mut done = BTreeSet::new();
+    let mut members = Members::default();
     for id in network_ids {
-        let network = match store::get(store, id) {
-            Ok(n) => n,
-            Err(NetworkError::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
+        let Some(network) = members.network(store, id)? else {
+            continue;
         };
         if !network.resolves_names() {
             continue;
         }
-        for (_, lease) in ipam::live(store, &network)? {
+        let live: Vec<(Ipv4Addr, Lease)> = members.live(store, &network)?.to_vec();
+        for (_, lease) in live {
             if lease.container == except || !done.insert(lease.container.clone()) {
                 continue;
             }
@@ -142,7 +199,11 @@ pub fn refresh_peers(
             ) else {
                 continue;
             };
-            refresh(store, &peer, &endpoints)?;
+            write(
+                store,
+                &peer,
+                &render_with(store, &peer, &endpoints, &mut members)?,
+            )?;
         }
     }
     Ok(())
