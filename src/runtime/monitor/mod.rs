@@ -16,6 +16,7 @@ use nix::unistd::{ForkResult, Pid, fork, setsid};
 
 pub mod attach;
 mod exec;
+mod footprint;
 pub mod health;
 mod io;
 pub mod logdecode;
@@ -523,10 +524,8 @@ fn run_once(
     write_state(&dir, &state)?;
     record.event(store.root(), "start", &[]);
     send_report(report, "ok");
-    // Setting up (network, mounts, seccomp) is done; a detached monitor now
-    // lives as long as the container, so hand the freed heap back to the kernel.
-    // SAFETY: malloc_trim only releases free memory of the C allocator.
-    unsafe { libc::malloc_trim(0) };
+    // Setting up (network, mounts, seccomp) is done.
+    footprint::shed_startup_memory();
     let io = match spawned.console {
         Some(master) => io::Io {
             stdout: Some(master),
