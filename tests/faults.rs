@@ -227,7 +227,7 @@ fn assert_quiet(
         Ok(_) => {}
         Err(e) => trail.fail(&format!("iptables-save: {e}")),
     }
-    let procs: Vec<String> = processes_of(root)
+    let procs: Vec<String> = support::residue::processes_under(root)
         .into_iter()
         .filter(|p| {
             !running
@@ -238,25 +238,6 @@ fn assert_quiet(
     if !procs.is_empty() {
         trail.fail(&format!("berth processes left: {procs:?}"));
     }
-}
-
-/// Processes whose command line names `root` (berth and its monitors).
-fn processes_of(root: &Path) -> Vec<String> {
-    let needle = root.to_string_lossy().into_owned();
-    let me = std::process::id().to_string();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let pid = e.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
-            continue;
-        }
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(&needle) {
-            out.push(format!("{pid}: {cmd}"));
-        }
-    }
-    out
 }
 
 /// Kills `args` at [`KILLS`] points over its measured duration; after each,

@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::cli::berth_with_input;
 use support::residue::cgroups_of;
 use support::runtime::Fixture;
 
@@ -92,28 +91,9 @@ fn a_cp_stream_larger_than_its_destination_fails_clearly() {
     }
     let stream = tar.into_inner().unwrap_or_default();
     let dest = format!("{id}:/small/");
-    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("--root")
-        .arg(&fx.root)
-        .args(["cp", "-", &dest])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => panic!("berth cp: {e}"),
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        // The copy fails part-way, so the pipe may close early: that is fine.
-        let _ = stdin.write_all(&stream);
-    }
-    let out = match child.wait_with_output() {
-        Ok(o) => o,
-        Err(e) => panic!("berth cp: {e}"),
-    };
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = berth_with_input(&fx.root, &["cp", "-", &dest], &stream);
+    let stderr = &out.stderr;
+    assert_eq!(out.code, 1, "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
     assert!(
         stderr.contains("/small"),

@@ -47,7 +47,7 @@ pub fn berth_env(root: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -
 }
 
 /// `berth --root <root> ARGS...` with `input` on its standard input.
-pub fn berth_with_input(root: &Path, args: &[&str], input: &str) -> Run {
+pub fn berth_with_input(root: &Path, args: &[&str], input: impl AsRef<[u8]>) -> Run {
     use std::io::Write;
     use std::process::Stdio;
     let child = Command::new(env!("CARGO_BIN_EXE_berth"))
@@ -64,7 +64,7 @@ pub fn berth_with_input(root: &Path, args: &[&str], input: &str) -> Run {
     };
     if let Some(mut stdin) = child.stdin.take() {
         // berth may exit before reading everything; that is its answer.
-        let _ = stdin.write_all(input.as_bytes());
+        let _ = stdin.write_all(input.as_ref());
     }
     match child.wait_with_output() {
         Ok(out) => out.into(),
