@@ -206,6 +206,20 @@ pub fn wait_until_stopped(
     }
 }
 
+/// The monitor records the exit before its last clean-up writes; removing the
+/// directory meanwhile fails (`Directory not empty`), so a remove waits for the
+/// monitor process itself, up to `timeout`.
+fn wait_for_monitor(store: &Store, id: &str, timeout: Duration) {
+    let dir = record::container_dir(store.root(), id);
+    let start = Instant::now();
+    while let Ok(state) = record::read_state(&dir) {
+        if !same_process(state.monitor_pid, state.monitor_start) || start.elapsed() >= timeout {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
 /// docker wait: blocks until the container is not running, returns its code.
 pub fn wait(store: &Store, id: &str) -> Result<i32, ContainerError> {
     loop {
@@ -230,6 +244,7 @@ pub fn remove(store: &Store, c: &Container, force: bool) -> Result<(), Container
         signal(c, Signal::SIGKILL)?;
         wait_until_stopped(store, &c.record.id, Duration::from_secs(10))?;
     }
+    wait_for_monitor(store, &c.record.id, Duration::from_secs(5));
     destroy_cgroup(&c.record.id);
     release_network(store, &c.record);
     create::remove(store, &c.record)
