@@ -12,7 +12,7 @@ use crate::runtime::store::Store;
 pub struct CheckArgs {
     /// Remove what is safely removable: dead writers' temp files, partial
     /// downloads no pull holds, stale name claims, leases and firewall rules
-    /// of containers that are not running
+    /// of containers that are not running, bridges no network record names
     #[arg(long)]
     pub repair: bool,
 }

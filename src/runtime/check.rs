@@ -67,6 +67,8 @@ pub enum Fix {
     ReleaseLeases { network: String, container: String },
     /// Firewall rules of a container that is not running.
     DropRules(String),
+    /// A bridge (and its rules) that no network record names.
+    RemoveBridge(netstore::Orphan),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +113,7 @@ pub fn check(store: &Store) -> Result<Vec<Problem>, CheckError> {
     check_cgroups(&stopped, &mut out);
     check_leases(store, &mut out);
     check_rules(store, &containers, &mut out);
+    check_bridges(store, &mut out);
     Ok(out)
 }
 
@@ -149,6 +152,16 @@ fn apply(store: &Store, fix: &Fix) -> Result<String, String> {
         Fix::DropRules(id) => {
             firewall::cleanup_container(store.root(), id).map_err(|e| e.to_string())?;
             Ok(format!("removed the firewall rules of container {id}"))
+        }
+        Fix::RemoveBridge(orphan) => {
+            let _lock = netstore::lock(store).map_err(|e| e.to_string())?;
+            // Looked at again under the lock: a create may have recorded it.
+            let still = netstore::orphan_bridges(store).map_err(|e| e.to_string())?;
+            if !still.contains(orphan) {
+                return Err(format!("the bridge {} is in use again", orphan.bridge));
+            }
+            netstore::remove_orphan(store, orphan).map_err(|e| e.to_string())?;
+            Ok(format!("removed the bridge {}", orphan.bridge))
         }
     }
 }
@@ -529,6 +542,28 @@ fn check_rules(store: &Store, containers: &[Container], out: &mut Vec<Problem>) 
                 Fix::DropRules(id),
             ));
         }
+    }
+}
+
+fn check_bridges(store: &Store, out: &mut Vec<Problem>) {
+    let orphans = match netstore::lock(store).and_then(|_lock| netstore::orphan_bridges(store)) {
+        Ok(o) => o,
+        Err(e) => return out.push(Problem::new(format!("bridges: {e}"))),
+    };
+    for orphan in orphans {
+        let message = if orphan.root_gone {
+            format!(
+                "bridge {}: made by the root {}, which no longer exists",
+                orphan.bridge,
+                orphan.root.display()
+            )
+        } else {
+            format!(
+                "bridge {}: made by this root, but no network names it",
+                orphan.bridge
+            )
+        };
+        out.push(Problem::fixable(message, Fix::RemoveBridge(orphan)));
     }
 }
 

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+#[derive(Debug)]
 pub struct Run {
     pub code: i32,
     pub stdout: String,

@@ -210,9 +210,15 @@ pub fn setup_network(store: &Store, bridge: &str, subnet: &str) -> Result<(), Fi
 /// Removes `bridge`'s rules; the root's chains go too once no rule is left in
 /// them.
 pub fn teardown_network(store: &Store, bridge: &str) -> Result<(), FirewallError> {
-    check_bridge(bridge)?;
-    let chains = Chains::for_root(store.root());
     let _lock = store.lock("firewall")?;
+    teardown_network_unlocked(store.root(), bridge)
+}
+
+/// [`teardown_network`] without the root's firewall lock: for a root that no
+/// longer exists, which nobody can be changing.
+pub fn teardown_network_unlocked(root: &Path, bridge: &str) -> Result<(), FirewallError> {
+    check_bridge(bridge)?;
+    let chains = Chains::for_root(root);
     let saved = save()?;
     let mut script = Script::default();
     let doomed = saved.rules_tagged(&chains, &net_comment(bridge));

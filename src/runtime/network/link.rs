@@ -96,9 +96,11 @@ async fn index(handle: &Handle, name: &str) -> Result<u32, NetworkError> {
 /// network on it is fresh, so its firewall rules must be set up). Several
 /// roots may share a bridge (each with its own subnet), so an existing bridge
 /// only gains the address.
+/// A bridge it has to create is born with `alias` (see [`aliased_bridges`]).
 pub async fn ensure_bridge(
     handle: &Handle,
     name: &str,
+    alias: Option<&str>,
     gateway: Ipv4Addr,
     prefix: u8,
 ) -> Result<(u32, bool), NetworkError> {
@@ -109,15 +111,23 @@ pub async fn ensure_bridge(
             }
             index
         }
-        None => create_bridge(handle, name).await?,
+        None => create_bridge(handle, name, alias).await?,
     };
     let fresh = add_address(handle, index, name, gateway, prefix).await?;
     Ok((index, fresh))
 }
 
-async fn create_bridge(handle: &Handle, name: &str) -> Result<u32, NetworkError> {
+async fn create_bridge(
+    handle: &Handle,
+    name: &str,
+    alias: Option<&str>,
+) -> Result<u32, NetworkError> {
     // Created down: it comes up only once it can have no link-local address.
-    let message = LinkMessageBuilder::<LinkBridge>::new(name).build();
+    let mut builder = LinkMessageBuilder::<LinkBridge>::new(name);
+    if let Some(alias) = alias {
+        builder = builder.alias(alias);
+    }
+    let message = builder.build();
     match handle.link().add(message).execute().await {
         Ok(()) => disable_link_local(handle, name).await?,
         // Another berth created it meanwhile.
@@ -168,6 +178,36 @@ async fn add_address(
         Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
         Err(e) => Err(failed(format!("adding {addr}/{prefix} to {name}"))(e)),
     }
+}
+
+/// Every link whose alias starts with `prefix`: (name, alias). Bridges carry
+/// the root that made them in their alias, so one whose maker died before
+/// recording it can still be found and removed.
+pub async fn aliased_bridges(
+    handle: &Handle,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, NetworkError> {
+    let mut links = handle.link().get().execute();
+    let mut found = Vec::new();
+    while let Some(link) = links
+        .try_next()
+        .await
+        .map_err(failed("listing the links"))?
+    {
+        let mut name = None;
+        let mut alias = None;
+        for attr in link.attributes {
+            match attr {
+                LinkAttribute::IfName(n) => name = Some(n),
+                LinkAttribute::IfAlias(a) if a.starts_with(prefix) => alias = Some(a),
+                _ => {}
+            }
+        }
+        if let (Some(name), Some(alias)) = (name, alias) {
+            found.push((name, alias));
+        }
+    }
+    Ok(found)
 }
 
 /// Takes the link `name` down (it stops forwarding at once); a missing link

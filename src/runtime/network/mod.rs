@@ -238,9 +238,11 @@ fn plug(
         )));
     }
     let (subnet, gateway) = network.addressing()?;
+    let alias = self::store::owner_alias(store, &network);
     let (bridge_index, fresh) = wire.netlink.run(link::ensure_bridge(
         wire.host,
         &network.bridge,
+        alias.as_deref(),
         gateway,
         subnet.prefix(),
     ))?;

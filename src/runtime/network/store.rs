@@ -3,9 +3,9 @@
 //! networks, made at first use. Creating and removing networks, like every
 //! IPAM change, happens under `locks/network.lock`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,9 @@ pub const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
 /// range docker's default pools (172.17-31/16, 192.168/20) do not use.
 const POOL_FIRST: u32 = 0x0AC8_0000;
 const POOL_LAST: u32 = 0x0AFF_FF00;
+
+/// A user network's bridge is made with the alias `berth root=<root>`.
+const ALIAS_PREFIX: &str = "berth root=";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Network {
@@ -194,7 +197,7 @@ pub fn ensure_defaults(store: &Store) -> Result<(), NetworkError> {
             None => choose_subnet(store, DEFAULT_NETWORK)?,
         };
         let gateway = first_host(&subnet)?;
-        make_bridge(store, &network.bridge, subnet, gateway)?;
+        make_bridge(store, &network.bridge, None, subnet, gateway)?;
         network.subnet = Some(subnet);
         network.gateway = Some(gateway);
         write(store, &network)?;
@@ -228,12 +231,19 @@ fn first_host(subnet: &Subnet) -> Result<Ipv4Addr, NetworkError> {
 fn make_bridge(
     store: &Store,
     name: &str,
+    alias: Option<&str>,
     subnet: Subnet,
     gateway: Ipv4Addr,
 ) -> Result<(), NetworkError> {
     let netlink = Netlink::new()?;
     let handle = netlink.connect()?;
-    let (_, fresh) = netlink.run(link::ensure_bridge(&handle, name, gateway, subnet.prefix()))?;
+    let (_, fresh) = netlink.run(link::ensure_bridge(
+        &handle,
+        name,
+        alias,
+        gateway,
+        subnet.prefix(),
+    ))?;
     if fresh {
         super::firewall::setup_network(store, name, &subnet.to_string())?;
     }
@@ -268,6 +278,7 @@ pub fn create(store: &Store, req: CreateRequest) -> Result<Network, NetworkError
     if PREDEFINED.contains(&req.name.as_str()) || existing.iter().any(|n| n.name == req.name) {
         return Err(NetworkError::NameInUse { name: req.name });
     }
+    sweep_orphans(store)?;
     let (subnet, _host) = match req.subnet {
         Some(s) => {
             if existing
@@ -296,7 +307,8 @@ pub fn create(store: &Store, req: CreateRequest) -> Result<Network, NetworkError
     network.ip_range = req.ip_range;
     network.labels = req.labels;
     network.internal = req.internal;
-    make_bridge(store, &network.bridge, subnet, gateway)?;
+    let alias = owner_alias(store, &network);
+    make_bridge(store, &network.bridge, alias.as_deref(), subnet, gateway)?;
     if let Err(e) = write(store, &network) {
         let _ = delete_bridge(&network.bridge);
         return Err(e);
@@ -365,6 +377,10 @@ pub fn remove(store: &Store, network: &Network) -> Result<(), NetworkError> {
 
 /// docker network prune: every user network no running container uses.
 pub fn prune(store: &Store) -> Result<Vec<String>, NetworkError> {
+    {
+        let _lock = lock(store)?;
+        sweep_orphans(store)?;
+    }
     let mut removed = Vec::new();
     for network in list(store)? {
         if network.is_predefined() {
@@ -377,6 +393,81 @@ pub fn prune(store: &Store) -> Result<Vec<String>, NetworkError> {
         }
     }
     Ok(removed)
+}
+
+/// The alias a network's bridge is made with. The predefined bridge may be
+/// shared by several roots, so it has none.
+pub fn owner_alias(store: &Store, network: &Network) -> Option<String> {
+    (!network.is_predefined()).then(|| root_alias(store.root()))
+}
+
+fn root_alias(root: &Path) -> String {
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    format!("{ALIAS_PREFIX}{}", root.display())
+}
+
+/// A bridge berth made that no network record names: its maker was killed
+/// between making it and writing the record, or its root was deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    pub bridge: String,
+    /// The root that made it.
+    pub root: PathBuf,
+    /// That root is gone from this host.
+    pub root_gone: bool,
+}
+
+/// This root's bridges that none of its networks names, and bridges of roots
+/// that no longer exist. Only meaningful under [`lock`]: a create holds it
+/// from making its bridge until its record is written.
+pub fn orphan_bridges(store: &Store) -> Result<Vec<Orphan>, NetworkError> {
+    let netlink = Netlink::new()?;
+    let handle = netlink.connect()?;
+    let aliased = netlink.run(link::aliased_bridges(&handle, ALIAS_PREFIX))?;
+    if aliased.is_empty() {
+        return Ok(Vec::new());
+    }
+    let own = root_alias(store.root());
+    let recorded: BTreeSet<String> = list(store)?.into_iter().map(|n| n.bridge).collect();
+    let mut orphans = Vec::new();
+    for (bridge, alias) in aliased {
+        let root = PathBuf::from(&alias[ALIAS_PREFIX.len()..]);
+        if alias == own && !recorded.contains(&bridge) {
+            orphans.push(Orphan {
+                bridge,
+                root,
+                root_gone: false,
+            });
+        } else if alias != own && !root.exists() {
+            orphans.push(Orphan {
+                bridge,
+                root,
+                root_gone: true,
+            });
+        }
+    }
+    Ok(orphans)
+}
+
+/// Deletes an orphan bridge and its firewall rules.
+pub fn remove_orphan(store: &Store, orphan: &Orphan) -> Result<(), NetworkError> {
+    if orphan.root_gone {
+        super::firewall::teardown_network_unlocked(&orphan.root, &orphan.bridge)?;
+    } else {
+        super::firewall::teardown_network(store, &orphan.bridge)?;
+    }
+    delete_bridge(&orphan.bridge)
+}
+
+/// Removes this root's orphan bridges (not other roots'); the caller holds
+/// [`lock`].
+fn sweep_orphans(store: &Store) -> Result<(), NetworkError> {
+    for orphan in orphan_bridges(store)? {
+        if !orphan.root_gone {
+            remove_orphan(store, &orphan)?;
+        }
+    }
+    Ok(())
 }
 
 type HostLock = nix::fcntl::Flock<std::fs::File>;
