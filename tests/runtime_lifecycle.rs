@@ -1052,3 +1052,62 @@ fn attach_streams_output_takes_input_and_detaches() {
     let stopped = f.berth(&["attach", "ticker"]);
     assert_eq!(stopped.code, 125);
 }
+
+/// `logs` maps the log file; a log cut short meanwhile (`truncate -s 0`, a
+/// common way to clear docker logs) ends it with a message, not a crash.
+#[test]
+fn logs_of_a_log_truncated_while_read_end_with_a_message() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let f = Fixture::new();
+    let script = "yes 'a line of output, about forty bytes long' | head -c 12000000";
+    assert_eq!(
+        f.berth(&["run", "--name", "big", "bb", "sh", "-c", script])
+            .code,
+        0
+    );
+    let id = id_of(&f, &["inspect", "-f", "{{.Id}}", "big"]);
+    let log = f
+        .root
+        .join("containers")
+        .join(&id)
+        .join(format!("{id}-json.log"));
+    let mut reader = match Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(&f.root)
+        .args(["logs", "big"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!("spawning logs: {e}"),
+    };
+    // Nobody reads yet: the writer blocks on the pipe and the decoders stop a
+    // few blocks in, with most of the file still to read.
+    std::thread::sleep(Duration::from_millis(500));
+    let cut = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .and_then(|file| file.set_len(0));
+    assert!(cut.is_ok(), "truncating {}: {cut:?}", log.display());
+    let mut out = Vec::new();
+    let mut err = String::new();
+    let (Some(mut stdout), Some(mut stderr)) = (reader.stdout.take(), reader.stderr.take()) else {
+        panic!("no pipes");
+    };
+    assert!(stdout.read_to_end(&mut out).is_ok());
+    assert!(stderr.read_to_string(&mut err).is_ok());
+    let status = reader.wait().map(|s| s.code());
+    assert_eq!(status.ok().flatten(), Some(1), "stderr: {err}");
+    assert!(
+        err.contains("the log file was truncated while it was being read"),
+        "{err}"
+    );
+    assert!(
+        !out.is_empty() && out.len() < 12_000_000,
+        "{} bytes",
+        out.len()
+    );
+    assert!(out.starts_with(b"a line of output"));
+}

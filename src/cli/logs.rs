@@ -72,19 +72,36 @@ struct LogLineRef<'a> {
 }
 
 impl LogFilter {
-    /// Decodes one raw json-file line; malformed lines are skipped.
-    fn emit(&self, raw: &[u8], chunk: &mut Chunk) {
-        let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-        if let Some(fields) = logdecode::split(raw) {
-            let mark = chunk.mark();
-            let Some(sink) = self.sink(fields.stream, fields.time, chunk) else {
-                return;
-            };
-            if logdecode::unescape_into(sink, fields.log) {
+    /// Decodes raw json-file lines; malformed lines are skipped.
+    fn emit(&self, mut lines: &[u8], chunk: &mut Chunk) {
+        while !lines.is_empty() {
+            let (len, line) = logdecode::next_line(lines);
+            self.emit_line(line, chunk);
+            lines = &lines[len..];
+        }
+    }
+
+    fn emit_line(&self, line: logdecode::Line<'_>, chunk: &mut Chunk) {
+        let raw = match line {
+            logdecode::Line::Plain(f) => {
+                if let Some(sink) = self.sink(f.stream, f.time, chunk) {
+                    logdecode::copy_plain(sink, f.log);
+                }
                 return;
             }
-            chunk.reset(mark);
-        }
+            logdecode::Line::Escaped(f, raw) => {
+                let mark = chunk.mark();
+                let Some(sink) = self.sink(f.stream, f.time, chunk) else {
+                    return;
+                };
+                if logdecode::unescape_into(sink, f.log) {
+                    return;
+                }
+                chunk.reset(mark);
+                raw
+            }
+            logdecode::Line::Other(raw) => raw,
+        };
         let Ok(line) = serde_json::from_slice::<LogLineRef<'_>>(raw) else {
             return;
         };
@@ -180,9 +197,14 @@ pub fn logs(args: &LogsArgs, root: &Path) -> Result<i32, CliError> {
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     let result = match tail {
         None => log_files(&path).iter().try_for_each(|file| {
-            decode_file(file, &|raw, chunk| filter.emit(raw, chunk), &mut |chunk| {
+            let decoded = decode_file(file, &|raw, chunk| filter.emit(raw, chunk), &mut |chunk| {
                 chunk.write_to(&mut out, &mut err)
-            })
+            });
+            // Rotated away since it was listed: nothing of it is left to show.
+            match decoded {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
         }),
         Some(n) => last_lines(&path, n).and_then(|lines| {
             let mut chunk = Chunk::default();
@@ -234,14 +256,16 @@ fn follow(st: &Store, c: &Container, path: &Path, filter: &LogFilter) -> Result<
         let running = lifecycle::load(st, &c.record.id)
             .map(|c| c.is_running())
             .unwrap_or(false);
-        if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) < pos {
-            // Rotated: start over on the new file.
-            file = std::fs::File::open(path).map_err(engine)?;
-            pos = 0;
-        }
+        // Looked at before reading, so what the old file got before it was
+        // rotated is read too.
+        let rotated = rotated(&file, path, pos);
         file.seek(SeekFrom::Start(pos)).map_err(engine)?;
         let read = file.read_to_end(&mut partial).map_err(engine)?;
         pos += read as u64;
+        if rotated {
+            file = std::fs::File::open(path).map_err(engine)?;
+            pos = 0;
+        }
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', &partial) {
             filter.emit(&partial[start..=end], &mut chunk);
@@ -253,10 +277,22 @@ fn follow(st: &Store, c: &Container, path: &Path, filter: &LogFilter) -> Result<
         if written.is_err() {
             return Ok(());
         }
-        if !running && read == 0 {
+        if !running && read == 0 && !rotated {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `path` is another file than `file` now (renamed away by a rotation), or
+/// was cut short (truncated in place).
+fn rotated(file: &std::fs::File, path: &Path, pos: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(now), Ok(ours)) => {
+            now.ino() != ours.ino() || now.dev() != ours.dev() || now.len() < pos
+        }
+        _ => false,
     }
 }
 

@@ -1,18 +1,28 @@
 //! Decoding a whole log file on every core and writing it out in order, so
 //! `logs` of a 100 MB log runs at the speed of reading it.
 //!
-//! One thread reads the file sequentially in large blocks cut at newlines (the
-//! disk's readahead wants one sequential reader), workers decode blocks as they
-//! come, and the calling thread writes the decoded blocks in file order. A fixed
-//! pool of slots bounds memory: a slot goes back to the reader once written.
+//! The file is mapped, not read: copying it out of the page cache would cost
+//! as much as `cat` on its own. It is cut into fixed blocks; each worker takes
+//! the next block and decodes the lines that start in it. The calling thread
+//! writes the decoded blocks in file order. A fixed pool of slots bounds
+//! memory: a slot goes back to the workers once written.
 
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Read, Write};
+use std::ffi::c_void;
+use std::fs::File;
+use std::io::Write;
+use std::num::NonZeroUsize;
+use std::ops::Range;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 
-/// The file is read in blocks this large.
+use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+
+/// The lines starting in each block this large are one worker's job.
 const READ_BLOCK: usize = 1 << 20;
 /// Decoders at most; more cores than this do not make reading faster.
 const MAX_WORKERS: usize = 8;
@@ -79,151 +89,186 @@ impl Chunk {
     }
 }
 
-/// A block of whole lines on its way from the reader to the writer.
+/// A block of lines on its way from a worker to the writer.
+#[derive(Default)]
 struct Slot {
-    seq: u64,
-    block: Vec<u8>,
-    /// Bytes of `block` that hold lines; the rest is spare room.
-    len: usize,
+    seq: usize,
     chunk: Chunk,
 }
 
-type Work = std::io::Result<Slot>;
-
-/// Decodes every complete line of `path` (given with its newline) with
-/// `decode` on several threads and hands the chunks to `write` in file order.
+/// Decodes every complete line of `path` with `decode`, given runs of whole
+/// lines (each with its newline), on several threads and hands the chunks to `write` in file order.
 /// A last line without its newline (still being written) is left out, as
-/// docker does.
+/// docker does. Lines appended after the call begins are not read.
 pub(super) fn decode_file(
     path: &Path,
     decode: &(impl Fn(&[u8], &mut Chunk) + Sync),
     write: &mut impl FnMut(&Chunk) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let file = std::fs::File::open(path)?;
-    // Doubles the kernel's readahead for a cold cache; only advice, so a
-    // refusal changes nothing.
-    let advice = nix::fcntl::PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL;
-    let _ = nix::fcntl::posix_fadvise(&file, 0, 0, advice);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
-    let (work_tx, work_rx) = sync_channel::<Work>(workers);
-    let work_rx = Arc::new(Mutex::new(work_rx));
-    let (done_tx, done_rx) = channel::<Work>();
+    let file = File::open(path)?;
+    let Some(map) = Mapped::new(&file)? else {
+        return Ok(());
+    };
+    let _bus = TruncationGuard::install()?;
+    let text = map.bytes();
+    let text = &text[..memchr::memrchr(b'\n', text).map_or(0, |i| i + 1)];
+    let blocks = text.len().div_ceil(READ_BLOCK);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get().min(MAX_WORKERS))
+        .min(blocks);
+    let (done_tx, done_rx) = channel::<Slot>();
     let (free_tx, free_rx) = channel::<Slot>();
+    for _ in 0..2 * workers + 2 {
+        let _ = free_tx.send(Slot::default());
+    }
+    let free_rx = Mutex::new(free_rx);
+    let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        scope.spawn(move || read_blocks(file, &work_tx, &free_rx, 2 * workers + 2));
         for _ in 0..workers {
-            let (work_rx, done_tx) = (Arc::clone(&work_rx), done_tx.clone());
-            scope.spawn(move || decode_blocks(&work_rx, &done_tx, decode));
+            let (done_tx, free_rx, next) = (done_tx.clone(), &free_rx, &next);
+            scope.spawn(move || decode_blocks(text, next, free_rx, &done_tx, decode));
         }
-        // The workers hold the only ends left, so a stopped writer (a closed
-        // pipe) or reader ends every thread.
-        drop((work_rx, done_tx));
+        // The workers hold the only senders left, so the writer sees the end
+        // once they are done; a stopped writer (a closed pipe) drops the
+        // slots' sender, which stops them.
+        drop(done_tx);
         write_in_order(done_rx, free_tx, write)
     })
 }
 
-/// Fills slots with whole lines, carrying a cut-off line to the next block.
-fn read_blocks(
-    mut file: std::fs::File,
-    work: &SyncSender<Work>,
-    free: &Receiver<Slot>,
-    pool: usize,
-) {
-    let mut made = 0;
-    let mut carry: Vec<u8> = Vec::new();
-    for seq in 0.. {
-        let mut slot = if made < pool {
-            made += 1;
-            Slot {
-                seq,
-                block: vec![0; READ_BLOCK],
-                len: 0,
-                chunk: Chunk::default(),
-            }
-        } else {
-            match free.recv() {
-                Ok(slot) => Slot { seq, ..slot },
-                Err(_) => return,
-            }
-        };
-        let full = match fill(&mut file, &mut slot.block, &carry) {
-            Ok(0) => return,
-            Ok(n) => carry.len() + n,
-            Err(e) => {
-                let _ = work.send(Err(e));
-                return;
-            }
-        };
-        slot.len = memchr::memrchr(b'\n', &slot.block[..full]).map_or(0, |p| p + 1);
-        carry.clear();
-        carry.extend_from_slice(&slot.block[slot.len..full]);
-        if work.send(Ok(slot)).is_err() {
-            return;
-        }
-    }
-}
-
-/// Puts `carry` at the start of `block` and reads after it: bytes read, 0 at
-/// the end of the file.
-fn fill(file: &mut std::fs::File, block: &mut Vec<u8>, carry: &[u8]) -> std::io::Result<usize> {
-    // A line longer than a block grows the block instead.
-    if block.len() < carry.len() + READ_BLOCK {
-        block.resize(carry.len() + READ_BLOCK, 0);
-    }
-    block[..carry.len()].copy_from_slice(carry);
-    loop {
-        match file.read(&mut block[carry.len()..]) {
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            read => return read,
-        }
-    }
-}
-
 fn decode_blocks(
-    work: &Mutex<Receiver<Work>>,
-    done: &Sender<Work>,
+    text: &[u8],
+    next: &AtomicUsize,
+    free: &Mutex<Receiver<Slot>>,
+    done: &Sender<Slot>,
     decode: &impl Fn(&[u8], &mut Chunk),
 ) {
     loop {
-        let next = match work.lock() {
+        // A slot first, then a block: the holder of the block the writer
+        // waits for always has a slot.
+        let slot = match free.lock() {
             Ok(rx) => rx.recv(),
             Err(_) => return,
         };
-        let Ok(item) = next else { return };
-        let item = item.map(|mut slot| {
-            slot.chunk.clear();
-            decode_lines(&slot.block[..slot.len], &mut slot.chunk, decode);
-            slot
-        });
-        if done.send(item).is_err() {
+        let Ok(mut slot) = slot else { return };
+        let seq = next.fetch_add(1, Ordering::Relaxed);
+        let Some(lines) = block_lines(text, seq) else {
+            return;
+        };
+        slot.seq = seq;
+        slot.chunk.clear();
+        decode(&text[lines], &mut slot.chunk);
+        if done.send(slot).is_err() {
             return;
         }
     }
 }
 
-fn decode_lines(block: &[u8], chunk: &mut Chunk, decode: &impl Fn(&[u8], &mut Chunk)) {
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', block) {
-        decode(&block[start..=end], chunk);
-        start = end + 1;
+/// The lines that start in block `seq` of `text` (which ends in a newline),
+/// the last one read on to its end; None past the last block.
+fn block_lines(text: &[u8], seq: usize) -> Option<Range<usize>> {
+    let start = seq.checked_mul(READ_BLOCK).filter(|s| *s < text.len())?;
+    let end = (start + READ_BLOCK).min(text.len());
+    // A line starts at `start` when the byte before is a newline.
+    let first = if start == 0 {
+        0
+    } else {
+        match memchr::memchr(b'\n', &text[start - 1..end - 1]) {
+            Some(i) => start + i,
+            None => return Some(0..0),
+        }
+    };
+    let last = memchr::memchr(b'\n', &text[end - 1..]).map_or(text.len(), |i| end + i);
+    Some(first..last)
+}
+
+/// A whole file mapped read-only.
+struct Mapped {
+    at: NonNull<c_void>,
+    len: usize,
+}
+
+impl Mapped {
+    /// None for an empty file, which cannot be mapped.
+    fn new(file: &File) -> std::io::Result<Option<Mapped>> {
+        let size = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
+        let Some(len) = NonZeroUsize::new(size) else {
+            return Ok(None);
+        };
+        let (prot, flags) = (ProtFlags::PROT_READ, MapFlags::MAP_PRIVATE);
+        // SAFETY: a fresh read-only private mapping aliases no Rust memory.
+        // The file can still shrink under it; TruncationGuard covers that.
+        let at = unsafe { nix::sys::mman::mmap(None, len, prot, flags, file, 0) }?;
+        // A page fault then reads ahead and maps 2 MiB folios, not 4 KiB
+        // pages: a cold log comes in near the speed of `cat`, and a warm one
+        // costs fewer faults. (MADV_SEQUENTIAL or MADV_WILLNEED read in small
+        // pages: 1.3 times slower cold.)
+        // SAFETY: advice on the mapping just made; a refusal changes nothing.
+        let _ = unsafe { nix::sys::mman::madvise(at, size, MmapAdvise::MADV_HUGEPAGE) };
+        Ok(Some(Mapped { at, len: size }))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` readable bytes from `at`, mapped until self drops.
+        unsafe { std::slice::from_raw_parts(self.at.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in new; no slice of it outlives self.
+        let _ = unsafe { nix::sys::mman::munmap(self.at, self.len) };
+    }
+}
+
+/// A log cut short while mapped (`truncate -s 0` on it, a common way to
+/// clear docker logs) makes reading past its new end raise SIGBUS. That ends
+/// berth with a message instead of a crash; the output so far was written.
+struct TruncationGuard(SigAction);
+
+extern "C" fn on_truncation(_: libc::c_int) {
+    const MESSAGE: &[u8] = b"Error: the log file was truncated while it was being read\n";
+    // SAFETY: write(2) and _exit(2) are async-signal-safe.
+    unsafe {
+        libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+        libc::_exit(1);
+    }
+}
+
+impl TruncationGuard {
+    fn install() -> std::io::Result<TruncationGuard> {
+        let action = SigAction::new(
+            SigHandler::Handler(on_truncation),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        // SAFETY: the handler only calls async-signal-safe functions.
+        let old = unsafe { sigaction(Signal::SIGBUS, &action) }?;
+        Ok(TruncationGuard(old))
+    }
+}
+
+impl Drop for TruncationGuard {
+    fn drop(&mut self) {
+        // SAFETY: puts back the action that was there before.
+        let _ = unsafe { sigaction(Signal::SIGBUS, &self.0) };
     }
 }
 
 /// Writes chunks as their turn comes and returns their slots to the reader.
 fn write_in_order(
-    done: Receiver<Work>,
+    done: Receiver<Slot>,
     free: Sender<Slot>,
     write: &mut impl FnMut(&Chunk) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let mut next = 0;
     let mut waiting = BTreeMap::new();
-    for item in done {
-        let slot = item?;
+    for slot in done {
         waiting.insert(slot.seq, slot);
         while let Some(slot) = waiting.remove(&next) {
             write(&slot.chunk)?;
             next += 1;
-            // The reader stops at the end of the file; a slot then has no use.
+            // Workers stop at the end of the file; a slot then has no use.
             let _ = free.send(slot);
         }
     }
@@ -234,6 +279,20 @@ fn write_in_order(
 mod tests {
     use super::*;
     use std::cell::RefCell;
+    use std::io::ErrorKind;
+
+    fn decode_lines(block: &[u8], chunk: &mut Chunk, decode: &impl Fn(&[u8], &mut Chunk)) {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', block) {
+            decode(&block[start..=end], chunk);
+            start = end + 1;
+        }
+    }
+
+    /// Every line of a run through `upper`.
+    fn upper_lines(block: &[u8], chunk: &mut Chunk) {
+        decode_lines(block, chunk, &upper);
+    }
 
     /// Every line as "stream:text" upper-cased, one chunk per block.
     fn upper(raw: &[u8], chunk: &mut Chunk) {
@@ -264,7 +323,7 @@ mod tests {
         std::fs::write(&path, content)?;
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let both = RefCell::new(Vec::new());
-        decode_file(&path, &upper, &mut |chunk| {
+        decode_file(&path, &upper_lines, &mut |chunk| {
             chunk.write_to(&mut out, &mut err)?;
             chunk.write_to(&mut Shared(&both), &mut Shared(&both))
         })?;
@@ -297,6 +356,22 @@ mod tests {
     }
 
     #[test]
+    fn newlines_on_and_around_block_edges() -> std::io::Result<()> {
+        for shift in 0..5 {
+            // The first newline lands 2 bytes before to 2 bytes after the
+            // first block's last byte; a line ends on the second block's too.
+            let first = "a".repeat(READ_BLOCK - 3 + shift);
+            let second = "b".repeat(READ_BLOCK - 1);
+            let content = format!("{first}\n{second}\nc\nE\n\n").into_bytes();
+            let (_, _, both) = run(&content)?;
+            let mut want = Chunk::default();
+            decode_lines(&content, &mut want, &upper);
+            assert!(both == want.bytes, "shift {shift}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn a_line_longer_than_a_block_is_whole() -> std::io::Result<()> {
         let long = vec![b'y'; 3 * READ_BLOCK + 5];
         let content = [b"a\n".as_slice(), &long, b"\nb\n"].concat();
@@ -325,7 +400,7 @@ mod tests {
         let path = dir.path().join("log");
         std::fs::write(&path, many_lines())?;
         let mut calls = 0;
-        let result = decode_file(&path, &upper, &mut |_| {
+        let result = decode_file(&path, &upper_lines, &mut |_| {
             calls += 1;
             Err(std::io::Error::from(ErrorKind::BrokenPipe))
         });

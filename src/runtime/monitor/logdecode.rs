@@ -62,6 +62,81 @@ fn split_any(body: &[u8]) -> Option<Fields<'_>> {
     Some(Fields { log, stream, time })
 }
 
+/// The first line of a run of lines, as [`next_line`] finds it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// berth's layout with a log text free of escapes but perhaps a final
+    /// `\n`: [`copy_plain`] decodes it.
+    Plain(Fields<'a>),
+    /// berth's layout, the log text to [`unescape_into`]; the raw line (no
+    /// newline) for serde if that fails.
+    Escaped(Fields<'a>, &'a [u8]),
+    /// Any other shape: the raw line (no newline), left to serde.
+    Other(&'a [u8]),
+}
+
+/// The first line of `text` and its length with its newline (the whole of
+/// `text` when it has none). A line in berth's layout is found by scanning its
+/// log text only: what follows it has a fixed width, so the rest of the line
+/// (about half of it) is compared, not searched.
+#[inline]
+pub fn next_line(text: &[u8]) -> (usize, Line<'_>) {
+    if let Some(found) = plain_line(text) {
+        return found;
+    }
+    let len = memchr::memchr(b'\n', text).map_or(text.len(), |i| i + 1);
+    let raw = text[..len].strip_suffix(b"\n").unwrap_or(&text[..len]);
+    match split(raw) {
+        Some(fields) => (len, Line::Escaped(fields, raw)),
+        None => (len, Line::Other(raw)),
+    }
+}
+
+#[inline]
+fn plain_line(text: &[u8]) -> Option<(usize, Line<'_>)> {
+    let body = text.strip_prefix(HEAD)?;
+    // The text ends at a quote, or at a final `\n` and a quote; any other
+    // escape, or a raw newline, is for the slower path.
+    let end = match memchr::memchr3(b'"', b'\\', b'\n', body) {
+        Some(i) if body[i] == b'"' => i,
+        Some(i) if body[i] == b'\\' && body.get(i + 1..i + 3) == Some(b"n\"") => i + 2,
+        _ => return None,
+    };
+    let (log, tail) = body.split_at(end);
+    let tail = tail.get(..TAIL_LEN + 1)?;
+    let stream = match &tail[..28] {
+        mid if mid == STDOUT_MID => "stdout",
+        mid if mid == STDERR_MID => "stderr",
+        _ => return None,
+    };
+    let time = &tail[28..28 + TIME_LEN];
+    if &tail[28 + TIME_LEN..] != b"\"}\n" || !plain_time(time) {
+        return None;
+    }
+    let len = HEAD.len() + end + TAIL_LEN + 1;
+    Some((len, Line::Plain(Fields { log, stream, time })))
+}
+
+/// Bytes from `-` to `Z` only: digits, `-:.TZ`, never a quote, backslash or
+/// newline. Tested without branches, so it is a few vector instructions.
+#[inline]
+fn plain_time(time: &[u8]) -> bool {
+    time.iter()
+        .fold(true, |ok, b| ok & (b.wrapping_sub(b'-') <= b'Z' - b'-'))
+}
+
+/// Appends the text of a [`Line::Plain`].
+#[inline]
+pub fn copy_plain(out: &mut Vec<u8>, log: &[u8]) {
+    match log.strip_suffix(b"\\n") {
+        Some(text) => {
+            out.extend_from_slice(text);
+            out.push(b'\n');
+        }
+        None => out.extend_from_slice(log),
+    }
+}
+
 /// Appends an escaped JSON string body unescaped; false (with part of it
 /// appended) at a bare quote or an escape it does not handle (`\uXXXX`), which
 /// the caller leaves to serde.
@@ -202,7 +277,85 @@ mod tests {
         }
     }
 
+    /// A line's (text, stream, time).
+    type Decoded = (Vec<u8>, &'static str, Vec<u8>);
+
+    /// What the line scanner makes of `text`: each line's (text, stream,
+    /// time) or None where it steps aside, and the lengths it consumed.
+    fn scan(text: &str) -> Vec<(usize, Option<Decoded>)> {
+        let mut rest = text.as_bytes();
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            let (len, line) = next_line(rest);
+            let decoded = match line {
+                Line::Plain(f) => {
+                    let mut t = Vec::new();
+                    copy_plain(&mut t, f.log);
+                    Some((t, f.stream, f.time.to_vec()))
+                }
+                Line::Escaped(f, _) => {
+                    let mut t = Vec::new();
+                    unescape_into(&mut t, f.log).then(|| (t, f.stream, f.time.to_vec()))
+                }
+                Line::Other(_) => None,
+            };
+            out.push((len, decoded));
+            rest = &rest[len..];
+        }
+        out
+    }
+
+    #[test]
+    fn the_scanner_finds_each_line_and_its_end() {
+        let lines = [
+            line("plain\n", "stdout", TIME),
+            line("no newline", "stderr", TIME),
+            line("tab\tand\n", "stdout", TIME),
+            line("short time\n", "stdout", "2026-01-02T03:04:05Z"),
+            "not json".to_string(),
+            line("", "stdout", TIME),
+        ];
+        let text = lines.join("\n") + "\n";
+        let got = scan(&text);
+        let lens: Vec<usize> = got.iter().map(|g| g.0).collect();
+        let want: Vec<usize> = lines.iter().map(|l| l.len() + 1).collect();
+        assert_eq!(lens, want);
+        for (raw, (_, decoded)) in lines.iter().zip(&got) {
+            let want = slow(raw);
+            let got = decoded
+                .as_ref()
+                .map(|(t, s, time)| (t.clone(), s.to_string(), time.clone()));
+            assert_eq!(got, want, "{raw}");
+        }
+        // A last line without its newline is all of the rest.
+        assert_eq!(scan(&lines[0]).len(), 1);
+        assert_eq!(scan(&lines[0])[0].0, lines[0].len());
+    }
+
     proptest! {
+        /// Any run of lines: each is found whole, and decoded as serde does
+        /// or left to it.
+        #[test]
+        fn the_scanner_matches_serde_line_by_line(
+            texts in proptest::collection::vec("[a-z\\\\\"\n\t]{0,12}", 1..6),
+            cut in 0usize..400,
+        ) {
+            let lines: Vec<String> = texts.iter().map(|t| line(t, "stdout", TIME)).collect();
+            let mut text = lines.join("\n") + "\n";
+            text.truncate(cut.min(text.len()));
+            let mut at = 0;
+            for (len, decoded) in scan(&text) {
+                let raw = &text[at..at + len];
+                let raw = raw.strip_suffix('\n').unwrap_or(raw);
+                prop_assert!(!raw.contains('\n'));
+                if let Some((t, s, time)) = decoded {
+                    prop_assert_eq!(Some((t, s.to_string(), time)), slow(raw));
+                }
+                at += len;
+            }
+        }
+
+
         /// Whatever the text, the fast path agrees with serde or steps aside.
         #[test]
         fn fast_path_matches_serde(

@@ -132,17 +132,20 @@ impl LogWriter {
     /// `x-json.log` -> `x-json.log.1` -> ... dropping the oldest.
     fn rotate(&mut self) -> std::io::Result<()> {
         let keep = self.rotation.max_files.max(1);
-        if keep == 1 {
-            self.file.set_len(0)?;
-            self.size = 0;
-            return Ok(());
-        }
         let numbered = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
-        let _ = std::fs::remove_file(numbered(keep - 1));
-        for n in (1..keep - 1).rev() {
-            let _ = std::fs::rename(numbered(n), numbered(n + 1));
+        if keep == 1 {
+            // Renamed and unlinked, not truncated: a `logs` reading (mapping)
+            // the file keeps its content whole.
+            let doomed = numbered(1);
+            std::fs::rename(&self.path, &doomed)?;
+            let _ = std::fs::remove_file(&doomed);
+        } else {
+            let _ = std::fs::remove_file(numbered(keep - 1));
+            for n in (1..keep - 1).rev() {
+                let _ = std::fs::rename(numbered(n), numbered(n + 1));
+            }
+            std::fs::rename(&self.path, numbered(1))?;
         }
-        std::fs::rename(&self.path, numbered(1))?;
         self.file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -306,6 +309,32 @@ mod tests {
         }
         let kept = lines(&path);
         assert_eq!(kept.last().map(|l| l.log.as_str()), Some("line 49\n"));
+        Ok(())
+    }
+
+    #[test]
+    fn one_file_rotates_by_replacing_not_truncating() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("c-json.log");
+        let rotation = Rotation {
+            max_size: Some(200),
+            max_files: 1,
+        };
+        let mut w = LogWriter::open(path.clone(), rotation)?;
+        w.write(Stream::Stdout, b"first\n")?;
+        // A reader holding the file open (as `logs` does) keeps what it had.
+        let held = std::fs::read_to_string(&path)?;
+        let open = std::fs::File::open(&path)?;
+        for i in 0..20 {
+            w.write(Stream::Stdout, format!("line {i}\n").as_bytes())?;
+        }
+        assert_eq!(log_files(&path), vec![path.clone()]);
+        assert!(std::fs::metadata(&path)?.len() <= 200);
+        assert!(std::io::read_to_string(open)?.starts_with(&held));
+        assert_eq!(
+            lines(&path).last().map(|l| l.log.as_str()),
+            Some("line 19\n")
+        );
         Ok(())
     }
 }
