@@ -1111,3 +1111,31 @@ fn logs_of_a_log_truncated_while_read_end_with_a_message() {
     );
     assert!(out.starts_with(b"a line of output"));
 }
+
+#[test]
+fn events_after_a_rename_carry_the_new_name() {
+    let f = Fixture::new();
+    let start = chrono::Utc::now().to_rfc3339();
+    id_of(&f, &["run", "-d", "--name", "before", "bb", "sleep", "30"]);
+    assert_eq!(f.berth(&["rename", "before", "after"]).code, 0);
+    assert_eq!(f.berth(&["kill", "after"]).code, 0);
+    assert_eq!(f.berth(&["wait", "after"]).stdout.trim(), "137");
+    let dies = f.berth(&[
+        "events",
+        "--since",
+        &start,
+        "--until",
+        "0s",
+        "-f",
+        "event=die",
+        "--format",
+        "json",
+    ]);
+    let die: serde_json::Value = serde_json::from_str(dies.stdout.trim()).unwrap_or_default();
+    assert_eq!(
+        die["Actor"]["Attributes"]["name"], "after",
+        "{}",
+        dies.stdout
+    );
+    assert_eq!(f.berth(&["rm", "after"]).code, 0);
+}

@@ -522,7 +522,12 @@ fn run_once(
         ..record::read_state(&dir).unwrap_or_default()
     };
     write_state(&dir, &state)?;
-    record.event(store.root(), "start", &[]);
+    // A restart may follow a rename; a first start has the record just read.
+    if state.restart_count > 0 {
+        renamed(record, &dir).event(store.root(), "start", &[]);
+    } else {
+        record.event(store.root(), "start", &[]);
+    }
     send_report(report, "ok");
     // Setting up (network, mounts, seccomp) is done.
     footprint::shed_startup_memory();
@@ -553,7 +558,7 @@ fn run_once(
             let _ = write_state(&dir, &state);
             // docker reports the changes, not the initial "starting".
             if changed && health.status != "starting" {
-                record.event(
+                renamed(record, &dir).event(
                     store.root(),
                     &format!("health_status: {}", health.status),
                     &[],
@@ -597,11 +602,22 @@ fn run_once(
     let _ = cg.destroy();
     // The output may have filled the disk: the exit code must still land.
     reserve::write_final_state(&dir, &state)?;
+    let record = renamed(record, &dir);
     if state.oom_killed {
         record.event(store.root(), "oom", &[]);
     }
     record.event(store.root(), "die", &[("exitCode", code.to_string())]);
     Ok(code)
+}
+
+/// The record with the name it has now: a `rename` since the start changes
+/// the name events carry.
+fn renamed(record: &ContainerRecord, dir: &Path) -> ContainerRecord {
+    let mut now = record.clone();
+    if let Ok(on_disk) = record::read_record(dir) {
+        now.name = on_disk.name;
+    }
+    now
 }
 
 /// The container's health checker, when it has a test to run.
