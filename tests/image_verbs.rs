@@ -95,6 +95,18 @@ fn images_lists_every_tag_with_docker_columns_and_filters() {
     assert_eq!(first["ID"], short);
     assert_eq!(first["Digest"], "<none>");
     assert!(json.stdout.contains("\\u003cnone\\u003e"), "Go escapes <>");
+    let refs = f.berth(&["images", "me/*", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(ok(&refs), "me/app:1.0\n");
+    let table = f.berth(&[
+        "images",
+        "me/*",
+        "--format",
+        "table {{.ID}}\\t{{.Repository}}",
+    ]);
+    assert_eq!(
+        ok(&table),
+        format!("IMAGE ID       REPOSITORY\n{short}   me/app\n")
+    );
 
     let only = |args: &[&str]| -> Vec<String> {
         let out = f.berth(args);

@@ -59,6 +59,20 @@ fn ps_lists_running_and_all_with_docker_statuses() {
     let first: serde_json::Value =
         serde_json::from_str(json.stdout.lines().next().unwrap_or("{}")).unwrap_or_default();
     assert_eq!(first["Names"], "done", "newest first");
+    let templated = f.berth(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(templated.stdout, "done exited\nlong running\n");
+    let table = f.berth(&["ps", "--format", "table {{.ID}}\\t{{.Names}}"]);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", table.stdout);
+    assert!(
+        lines[0].starts_with("CONTAINER ID   NAMES"),
+        "{}",
+        table.stdout
+    );
+    assert!(lines[1].ends_with("   long"), "{}", table.stdout);
+    let bad = f.berth(&["ps", "--format", "{{.Nope}}"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("Nope"), "{}", bad.stderr);
     assert_eq!(f.berth(&["rm", "-f", "long"]).code, 0);
 }
 

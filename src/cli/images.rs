@@ -16,7 +16,7 @@ use super::image::{ImportArgs, import};
 use super::inspect::{image_json, write_inspected};
 use super::lifecycle::ListFormat;
 use super::logs::time_bound;
-use super::output::{docker_table, go_json, human_duration, human_size};
+use super::output::{docker_table, go_json, human_duration, human_size, templated_rows};
 use super::{CliError, each, engine, print};
 use crate::runtime::image::list::{self, ImageFilter, ListError, Summary};
 use crate::runtime::image::remove::{self, Removal};
@@ -102,9 +102,10 @@ pub struct ImagesArgs {
     /// Filter output: dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE, until=TIME
     #[arg(short = 'f', long = "filter", value_name = "FILTER", value_parser = key_value)]
     pub filters: Vec<(String, String)>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
-    pub format: ListFormat,
+    /// Format output: table, json, table TEMPLATE or a Go template such as
+    /// {{.Repository}}:{{.Tag}}
+    #[arg(long)]
+    pub format: Option<String>,
     /// Don't truncate output
     #[arg(long)]
     pub no_trunc: bool,
@@ -151,12 +152,30 @@ pub fn images(args: &ImagesArgs, root: &Path) -> Result<i32, CliError> {
         print(&ids.iter().map(|id| format!("{id}\n")).collect::<String>())?;
         return Ok(0);
     }
-    match args.format {
-        ListFormat::Json => print(&rows.iter().map(image_json_line).collect::<String>())?,
-        ListFormat::Table => print(&images_table(&rows, args.digests))?,
-    }
+    let text = match args.format.as_deref().map(str::trim).unwrap_or("table") {
+        "json" => rows
+            .iter()
+            .map(|r| format!("{}\n", go_json(&image_row_json(r).to_string())))
+            .collect(),
+        "table" => images_table(&rows, args.digests),
+        template => {
+            let values: Vec<Value> = rows.iter().map(image_row_json).collect();
+            templated_rows(&values, template, IMAGE_TITLES).map_err(CliError::Usage)?
+        }
+    };
+    print(&text)?;
     Ok(0)
 }
+
+/// docker's titles for `images --format 'table ...'` fields.
+const IMAGE_TITLES: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "SIZE"),
+];
 
 fn build_filter(
     images: &ImageStore<'_>,
@@ -262,8 +281,9 @@ fn images_table(rows: &[ImageRow], digests: bool) -> String {
 }
 
 /// docker's `{{json .}}` of an image line (keys sorted, as Go writes a map).
-fn image_json_line(r: &ImageRow) -> String {
-    let value = json!({
+/// docker's `images --format json` object (every value a string).
+fn image_row_json(r: &ImageRow) -> Value {
+    json!({
         "Containers": "N/A",
         "CreatedAt": r.created_at,
         "CreatedSince": r.created_since,
@@ -275,8 +295,7 @@ fn image_json_line(r: &ImageRow) -> String {
         "Tag": r.tag,
         "UniqueSize": "N/A",
         "VirtualSize": r.size,
-    });
-    format!("{}\n", go_json(&value.to_string()))
+    })
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::logs::time_bound;
-use super::output::{ago, human_duration, seconds_since, table};
+use super::output::{ago, human_duration, seconds_since, table, templated_rows};
 use super::{CliError, daemon, each, engine, print};
 use crate::runtime::container::lifecycle::{self, Container};
 use crate::runtime::container::record::{self, Status};
@@ -43,10 +43,18 @@ pub struct PsArgs {
     /// Filter output: status=, name=, label=KEY[=VALUE], ancestor=, id=, volume=
     #[arg(short = 'f', long = "filter", value_name = "FILTER")]
     pub filters: Vec<String>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
-    pub format: ListFormat,
+    /// Format output: table, json, table TEMPLATE or a Go template such as
+    /// {{.Names}}
+    #[arg(long)]
+    pub format: Option<String>,
 }
+
+/// docker's titles for `ps --format 'table ...'` fields.
+const PS_TITLES: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("RunningFor", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+];
 
 pub(super) fn status_text(c: &Container) -> String {
     let s = &c.state;
@@ -138,22 +146,23 @@ pub fn ps(args: &PsArgs, root: &Path) -> Result<i32, CliError> {
         )
         .map(|_| 0);
     }
-    match args.format {
-        ListFormat::Json => {
-            let mut out = String::new();
-            for c in &list {
-                let row = serde_json::json!({
-                    "ID": id(c), "Image": c.record.image, "Command": command_text(c, args.no_trunc),
-                    "CreatedAt": c.record.created, "RunningFor": human_duration(seconds_since(&c.record.created)),
-                    "Status": status_text(c), "State": c.state.status.as_str(), "Names": c.record.name,
-                    "Labels": c.record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
-                    "Ports": super::port::ps_column(c)
-                });
-                out.push_str(&format!("{row}\n"));
-            }
-            print(&out)?;
-        }
-        ListFormat::Table => {
+    let row = |c: &Container| {
+        serde_json::json!({
+            "ID": id(c), "Image": c.record.image, "Command": command_text(c, args.no_trunc),
+            "CreatedAt": c.record.created, "RunningFor": human_duration(seconds_since(&c.record.created)),
+            "Status": status_text(c), "State": c.state.status.as_str(), "Names": c.record.name,
+            "Labels": c.record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+            "Ports": super::port::ps_column(c)
+        })
+    };
+    match args.format.as_deref().map(str::trim).unwrap_or("table") {
+        "json" => print(
+            &list
+                .iter()
+                .map(|c| format!("{}\n", row(c)))
+                .collect::<String>(),
+        )?,
+        "table" => {
             let rows: Vec<Vec<String>> = list
                 .iter()
                 .map(|c| {
@@ -180,6 +189,11 @@ pub fn ps(args: &PsArgs, root: &Path) -> Result<i32, CliError> {
                 ],
                 &rows,
             ))?;
+        }
+        template => {
+            let rows: Vec<serde_json::Value> = list.iter().map(row).collect();
+            let text = templated_rows(&rows, template, PS_TITLES).map_err(CliError::Usage)?;
+            print(&text)?;
         }
     }
     Ok(0)

@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::images::confirm;
-use super::inspect::{render_template, write_inspected};
-use super::output::{docker_table, go_json};
+use super::inspect::write_inspected;
+use super::output::{go_json, templated_rows};
 use super::{CliError, engine, print};
 use crate::runtime::container::lifecycle;
 use crate::runtime::network::endpoint;
@@ -218,22 +218,23 @@ fn ls(args: &LsArgs, store: &Store) -> Result<i32, CliError> {
         .map(|()| 0);
     }
     let rows: Vec<Value> = shown.iter().map(|n| row_json(n, &id(n))).collect();
-    let text = match args.format.as_deref() {
-        None | Some("table") => table(&rows, TABLE),
-        Some("json") => rows
+    let text = match args.format.as_deref().map(str::trim) {
+        None | Some("table") => templated_rows(&rows, TABLE, NETWORK_TITLES),
+        Some("json") => Ok(rows
             .iter()
             .map(|r| format!("{}\n", go_json(&r.to_string())))
-            .collect(),
-        Some(template) => match template.strip_prefix("table") {
-            Some(rest) => table(&rows, rest.trim_start()),
-            None => templated(&rows, template).map_err(engine)?,
-        },
-    };
+            .collect()),
+        Some(template) => templated_rows(&rows, template, NETWORK_TITLES),
+    }
+    .map_err(CliError::Usage)?;
     print(&text)?;
     Ok(0)
 }
 
-const TABLE: &str = "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+const TABLE: &str = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+
+/// docker's titles for `network ls --format 'table ...'` fields.
+const NETWORK_TITLES: &[(&str, &str)] = &[("ID", "NETWORK ID"), ("CreatedAt", "CREATED AT")];
 
 /// docker's `network ls --format json` object (every value a string).
 fn row_json(n: &Network, id: &str) -> Value {
@@ -249,41 +250,6 @@ fn row_json(n: &Network, id: &str) -> Value {
         "Name": n.name,
         "Scope": "local",
     })
-}
-
-fn templated(rows: &[Value], template: &str) -> Result<String, String> {
-    rows.iter()
-        .map(|r| render_template(template, r).map(|t| format!("{}\n", t.replace("\\t", "\t"))))
-        .collect()
-}
-
-/// A `table` format: the header names the fields as docker does, the cells
-/// line up like docker's tabwriter.
-fn table(rows: &[Value], template: &str) -> String {
-    let template = if template.is_empty() { TABLE } else { template };
-    let header_template = template
-        .replace("{{.ID}}", "NETWORK ID")
-        .replace("{{.Name}}", "NAME")
-        .replace("{{.Driver}}", "DRIVER")
-        .replace("{{.Scope}}", "SCOPE")
-        .replace("{{.IPv4}}", "IPV4")
-        .replace("{{.IPv6}}", "IPV6")
-        .replace("{{.Internal}}", "INTERNAL")
-        .replace("{{.Labels}}", "LABELS")
-        .replace("{{.CreatedAt}}", "CREATED AT");
-    let split = |line: String| -> Vec<String> {
-        line.replace("\\t", "\t")
-            .split('\t')
-            .map(String::from)
-            .collect()
-    };
-    let header = split(header_template);
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| split(render_template(template, r).unwrap_or_default()))
-        .collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    docker_table(&header, &cells)
 }
 
 /// KEY=VALUE filters: values of one key are alternatives, keys all apply.
@@ -588,17 +554,20 @@ mod tests {
     #[test]
     fn tables_and_templates() {
         let rows = vec![row_json(&net("bridge", "bridge", &[]), "0123456789ab")];
+        let render = |format| templated_rows(&rows, format, NETWORK_TITLES);
         assert_eq!(
-            table(&rows, ""),
-            "NETWORK ID     NAME      DRIVER    SCOPE\n0123456789ab   bridge    bridge    local\n"
+            render(TABLE).as_deref(),
+            Ok(
+                "NETWORK ID     NAME      DRIVER    SCOPE\n0123456789ab   bridge    bridge    local\n"
+            )
         );
         assert_eq!(
-            table(&rows, "{{.Name}}\\t{{.Driver}}"),
-            "NAME      DRIVER\nbridge    bridge\n"
+            render("table {{.Name}}\\t{{.Driver}}").as_deref(),
+            Ok("NAME      DRIVER\nbridge    bridge\n")
         );
         assert_eq!(
-            templated(&rows, "{{.Name}} {{.Scope}}").unwrap(),
-            "bridge local\n"
+            render("{{.Name}} {{.Scope}}").as_deref(),
+            Ok("bridge local\n")
         );
     }
 }

@@ -146,6 +146,64 @@ pub fn ago(then: &str) -> String {
     format!("{} ago", human_duration(seconds_since(then)))
 }
 
+/// A `--format` Go template, one line per row. With a `table` prefix a header
+/// line comes first, each field in it replaced by its column title (docker's
+/// from `titles`, else the field upper-cased), and the tab-separated cells
+/// line up as in docker's tables.
+pub fn templated_rows(
+    rows: &[serde_json::Value],
+    format: &str,
+    titles: &[(&str, &str)],
+) -> Result<String, String> {
+    let (table, template) = match format.strip_prefix("table") {
+        Some(rest) => (true, rest.trim()),
+        None => (false, format),
+    };
+    let template = template.replace("\\t", "\t");
+    let mut lines = Vec::new();
+    for row in rows {
+        lines.push(super::inspect::render_template(&template, row)?);
+    }
+    if !table {
+        return Ok(lines.iter().map(|l| format!("{l}\n")).collect());
+    }
+    let header: Vec<String> = template
+        .split('\t')
+        .map(|cell| header_cell(cell, titles))
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let cells: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect();
+    Ok(docker_table(&header, &cells))
+}
+
+/// A header cell: the template's text with each `{{.Field}}` as its title.
+fn header_cell(cell: &str, titles: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut rest = cell;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            break;
+        };
+        let action = after[..close].trim();
+        let field = action
+            .trim_start_matches("json")
+            .trim()
+            .trim_start_matches('.');
+        match titles.iter().find(|(name, _)| *name == field) {
+            Some((_, title)) => out.push_str(title),
+            None => out.push_str(&field.to_ascii_uppercase()),
+        }
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +259,27 @@ mod tests {
     fn tables_align() {
         let t = table(&["A", "LONGER"], &[vec!["xyz".into(), "1".into()]]);
         assert_eq!(t, "A     LONGER\nxyz   1\n");
+    }
+
+    #[test]
+    fn templates_render_rows_and_table_headers() {
+        let rows = vec![
+            serde_json::json!({"ID": "abc", "Names": "web", "Status": "Up 1 second"}),
+            serde_json::json!({"ID": "def", "Names": "db", "Status": "Exited (0)"}),
+        ];
+        let titles = [("ID", "CONTAINER ID")];
+        assert_eq!(
+            templated_rows(&rows, "{{.Names}}: {{.Status}}", &titles),
+            Ok("web: Up 1 second\ndb: Exited (0)\n".to_string())
+        );
+        assert_eq!(
+            templated_rows(&rows, "table {{.ID}}\\t{{.Names}}", &titles),
+            Ok("CONTAINER ID   NAMES\nabc            web\ndef            db\n".to_string())
+        );
+        assert_eq!(
+            templated_rows(&[], "table {{.Names}}:{{.Status}}", &titles),
+            Ok("NAMES:STATUS\n".to_string())
+        );
+        assert!(templated_rows(&rows, "{{.Nope}}", &titles).is_err());
     }
 }

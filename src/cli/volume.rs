@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::disk::push_section;
 use super::images::confirm;
-use super::inspect::{render_template, write_inspected};
-use super::output::{docker_table, go_json, human_size};
+use super::inspect::write_inspected;
+use super::output::{docker_table, go_json, human_size, templated_rows};
 use super::{CliError, each, engine, print};
 use crate::runtime::container::record::RunConfig;
 use crate::runtime::store::Store;
@@ -223,13 +223,8 @@ fn ls_fields(store: &Store, v: &Volume) -> Value {
     })
 }
 
-/// Column titles docker gives the template fields in table mode.
-fn header_of(field: &str) -> String {
-    match field {
-        "Name" => "VOLUME NAME".into(),
-        other => other.to_ascii_uppercase(),
-    }
-}
+/// docker's titles for `volume ls --format 'table ...'` fields.
+const VOLUME_TITLES: &[(&str, &str)] = &[("Name", "VOLUME NAME")];
 
 fn ls(args: &LsArgs, root: &Path) -> Result<i32, CliError> {
     let store = Store::open_readonly(root);
@@ -256,40 +251,13 @@ fn ls(args: &LsArgs, root: &Path) -> Result<i32, CliError> {
             .iter()
             .map(|v| format!("{}\n", go_json(&ls_fields(&store, v).to_string())))
             .collect(),
-        template => templated(&store, &volumes, template)?,
+        template => {
+            let rows: Vec<Value> = volumes.iter().map(|v| ls_fields(&store, v)).collect();
+            templated_rows(&rows, template, VOLUME_TITLES).map_err(CliError::Usage)?
+        }
     };
     print(&text)?;
     Ok(0)
-}
-
-/// A Go template per volume; `table TEMPLATE` adds a header and aligns the
-/// tab-separated cells.
-fn templated(store: &Store, volumes: &[Volume], format: &str) -> Result<String, CliError> {
-    let (table, template) = match format.strip_prefix("table") {
-        Some(rest) => (true, rest.trim()),
-        None => (false, format),
-    };
-    let template = template.replace("\\t", "\t").replace("\\n", "\n");
-    let mut lines = Vec::new();
-    for v in volumes {
-        lines.push(render_template(&template, &ls_fields(store, v)).map_err(engine)?);
-    }
-    if !table {
-        return Ok(lines.iter().map(|l| format!("{l}\n")).collect());
-    }
-    let header: Vec<String> = template
-        .split('\t')
-        .map(|cell| {
-            let field = cell.trim().trim_start_matches("{{").trim_end_matches("}}");
-            header_of(field.trim().trim_start_matches('.'))
-        })
-        .collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    let rows: Vec<Vec<String>> = lines
-        .iter()
-        .map(|l| l.split('\t').map(String::from).collect())
-        .collect();
-    Ok(docker_table(&header, &rows))
 }
 
 /// docker's `volume inspect` object.
@@ -599,14 +567,15 @@ mod tests {
     fn table_templates_get_docker_headers() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_readonly(dir.path());
-        let out = templated(
-            &store,
-            &[vol("data", &[("a", "b")], false)],
+        let render = |v: Volume, format| {
+            templated_rows(&[ls_fields(&store, &v)], format, VOLUME_TITLES).unwrap()
+        };
+        let out = render(
+            vol("data", &[("a", "b")], false),
             "table {{.Name}}\\t{{.Labels}}",
-        )
-        .unwrap();
+        );
         assert_eq!(out, "VOLUME NAME   LABELS\ndata          a=b\n");
-        let out = templated(&store, &[vol("data", &[], false)], "{{.Driver}}:{{.Name}}").unwrap();
+        let out = render(vol("data", &[], false), "{{.Driver}}:{{.Name}}");
         assert_eq!(out, "local:data\n");
     }
 
