@@ -1153,3 +1153,37 @@ fn events_after_a_rename_carry_the_new_name() {
     );
     assert_eq!(f.berth(&["rm", "after"]).code, 0);
 }
+
+#[test]
+fn info_and_version_read_as_docker_prints_them() {
+    let f = Fixture::new();
+    id_of(&f, &["run", "-d", "--name", "counted", "bb", "sleep", "30"]);
+    let info = f.berth(&["info"]);
+    assert_eq!(info.code, 0, "{}", info.stderr);
+    for line in [
+        "Containers: 1\n Running: 1\n Paused: 0\n Stopped: 0\n",
+        "Images: 1\n",
+        "Storage Driver: overlay\n",
+        "Cgroup Driver: cgroupfs\nCgroup Version: ",
+        &format!("Berth Root Dir: {}\n", f.root.display()),
+    ] {
+        assert!(info.stdout.contains(line), "{line:?} in:\n{}", info.stdout);
+    }
+    let version = f.berth(&["version"]);
+    assert!(
+        version.stdout.starts_with("Client: berth\n Version:"),
+        "{}",
+        version.stdout
+    );
+    assert!(
+        version.stdout.contains("\nServer: berth\n Engine:\n"),
+        "{}",
+        version.stdout
+    );
+    assert!(
+        version.stdout.contains(" API version:       1."),
+        "{}",
+        version.stdout
+    );
+    assert_eq!(f.berth(&["rm", "-f", "counted"]).code, 0);
+}

@@ -479,9 +479,14 @@ pub fn info(root: &Path) -> Result<i32, CliError> {
     let count = |s: Status| list.iter().filter(|c| c.state.status == s).count();
     let (running, paused) = (count(Status::Running), count(Status::Paused));
     let images = ImageStore::new(&store).list().map(|l| l.len()).unwrap_or(0);
-    let cgroup = crate::runtime::cgroup::detect()
-        .map(|h| h.driver_description())
-        .unwrap_or_else(|e| format!("unavailable ({e})"));
+    let cgroup = match crate::runtime::cgroup::detect() {
+        // docker's numbers; a hybrid host is 1 (the controllers are on v1).
+        Ok(h) => match h.version() {
+            crate::runtime::cgroup::Version::V1 => "cgroupfs\nCgroup Version: 1".to_string(),
+            crate::runtime::cgroup::Version::V2 => "cgroupfs\nCgroup Version: 2".to_string(),
+        },
+        Err(e) => format!("none (no usable cgroup hierarchy: {e})"),
+    };
     print(&format!(
         "Containers: {}\n Running: {running}\n Paused: {paused}\n Stopped: {}\nImages: {images}\nServer Version: {}\nStorage Driver: overlay\nLogging Driver: json-file\nCgroup Driver: {cgroup}\nSecurity Options:\n seccomp\n  Profile: builtin\n no-new-privileges\nKernel Version: {}\nOperating System: {}\nArchitecture: {}\nCPUs: {}\nBerth Root Dir: {}\n",
         list.len(),
