@@ -41,14 +41,31 @@ pub fn process_start(pid: i32) -> Option<u64> {
     after_comm.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Whether `pid` is still the process that started at `start`.
+/// Whether `pid` is still the process that started at `start`, and not a
+/// zombie: a container init whose monitor was killed is reparented to pid 1,
+/// which may take its time to reap it.
 fn same_process(pid: i32, start: Option<u64>) -> bool {
-    pid > 0
-        && match (process_start(pid), start) {
-            (Some(now), Some(then)) => now == then,
-            (Some(_), None) => true,
-            (None, _) => false,
-        }
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let mut fields = stat
+        .rfind(')')
+        .map(|i| stat[i + 1..].split_whitespace())
+        .into_iter()
+        .flatten();
+    let state = fields.next();
+    let now: Option<u64> = fields.nth(18).and_then(|f| f.parse().ok());
+    if matches!(state, None | Some("Z" | "X")) {
+        return false;
+    }
+    match (now, start) {
+        (Some(now), Some(then)) => now == then,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// Whether someone still answers for the state: the container's init, or its
@@ -396,6 +413,28 @@ mod tests {
         assert_eq!(parse_signal("SIGHUP").ok(), Some(Signal::SIGHUP));
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("999").is_err());
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive() -> std::io::Result<()> {
+        let mut child = std::process::Command::new("true").spawn()?;
+        let pid = child.id() as i32;
+        let start = process_start(pid);
+        // Not waited for: once it exits it is a zombie until reaped.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let zombie = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.starts_with(" Z")))
+        };
+        while !zombie() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(zombie(), "the child never became a zombie");
+        assert!(!same_process(pid, start));
+        child.wait()?;
+        let me = std::process::id() as i32;
+        assert!(same_process(me, process_start(me)));
+        Ok(())
     }
 
     #[test]
