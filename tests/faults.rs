@@ -875,6 +875,24 @@ fn bridges_nobody_records_are_found_and_removed() {
     assert_eq!(create.code, 0, "{create:?}");
     assert!(!link_exists(&own), "network create left {own}");
     assert!(link_exists(&gone) && link_exists(&other));
+    // A bridge berth makes carries the alias that lets the sweep find it.
+    let id = berth(&fx, &["network", "inspect", "-f", "{{.Id}}", "after-kill"]);
+    let made = format!("br-{}", &id.stdout.trim()[..12]);
+    let alias = std::fs::read_to_string(Path::new("/sys/class/net").join(&made).join("ifalias"));
+    assert_eq!(
+        alias.map(|a| a.trim_end().to_string()).ok(),
+        Some(format!("berth root={}", canon.display()))
+    );
+    // A create killed after its record, before its bridge: a start makes the
+    // bridge, and `network rm` takes a record whose bridge is gone.
+    let _ = Command::new("ip").args(["link", "del", &made]).output();
+    let run = berth(
+        &fx,
+        &["run", "--rm", "--network", "after-kill", "bb", "true"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(link_exists(&made), "the start did not make {made}");
+    let _ = Command::new("ip").args(["link", "del", &made]).output();
 
     let repair = berth(&fx, &["system", "check", "--repair"]);
     assert!(

@@ -123,11 +123,7 @@ async fn create_bridge(
     alias: Option<&str>,
 ) -> Result<u32, NetworkError> {
     // Created down: it comes up only once it can have no link-local address.
-    let mut builder = LinkMessageBuilder::<LinkBridge>::new(name);
-    if let Some(alias) = alias {
-        builder = builder.alias(alias);
-    }
-    let message = builder.build();
+    let message = LinkMessageBuilder::<LinkBridge>::new(name).build();
     match handle.link().add(message).execute().await {
         Ok(()) => disable_link_local(handle, name).await?,
         // Another berth created it meanwhile.
@@ -135,7 +131,12 @@ async fn create_bridge(
         Err(e) => return Err(failed(format!("creating the bridge {name}"))(e)),
     }
     let index = index(handle, name).await?;
-    set_up(handle, index, name).await?;
+    // The kernel takes an alias only on an existing link.
+    let mut change = LinkUnspec::new_with_index(index);
+    if let Some(alias) = alias {
+        change = change.alias(alias);
+    }
+    bring_up(handle, change, name).await?;
     Ok(index)
 }
 

@@ -307,10 +307,13 @@ pub fn create(store: &Store, req: CreateRequest) -> Result<Network, NetworkError
     network.ip_range = req.ip_range;
     network.labels = req.labels;
     network.internal = req.internal;
+    // The record first: a create killed at any point leaves no bridge that
+    // no record names (a start makes a recorded bridge that is missing).
+    write(store, &network)?;
     let alias = owner_alias(store, &network);
-    make_bridge(store, &network.bridge, alias.as_deref(), subnet, gateway)?;
-    if let Err(e) = write(store, &network) {
+    if let Err(e) = make_bridge(store, &network.bridge, alias.as_deref(), subnet, gateway) {
         let _ = delete_bridge(&network.bridge);
+        let _ = discard_record(store, &network.id);
         return Err(e);
     }
     network.event(store.root(), "create", &[]);
@@ -364,15 +367,17 @@ pub fn remove(store: &Store, network: &Network) -> Result<(), NetworkError> {
         super::firewall::teardown_network(store, &network.bridge)?;
         delete_bridge(&network.bridge)?;
     }
-    let dir = network_dir(store, &network.id);
-    // Rename first: a crash half-way through the delete leaves no record.
-    let doomed = store
-        .networks_dir()
-        .join(format!(".removing-{}", network.id));
-    std::fs::rename(&dir, &doomed).map_err(|e| NetworkError::io(&dir, e))?;
-    std::fs::remove_dir_all(&doomed).map_err(|e| NetworkError::io(&doomed, e))?;
+    discard_record(store, &network.id)?;
     network.event(store.root(), "destroy", &[]);
     Ok(())
+}
+
+fn discard_record(store: &Store, id: &str) -> Result<(), NetworkError> {
+    let dir = network_dir(store, id);
+    // Rename first: a crash half-way through the delete leaves no record.
+    let doomed = store.networks_dir().join(format!(".removing-{id}"));
+    std::fs::rename(&dir, &doomed).map_err(|e| NetworkError::io(&dir, e))?;
+    std::fs::remove_dir_all(&doomed).map_err(|e| NetworkError::io(&doomed, e))
 }
 
 /// docker network prune: every user network no running container uses.
