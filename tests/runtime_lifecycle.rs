@@ -691,6 +691,13 @@ fn stats_show_cpu_memory_limit_and_pids() {
     assert_eq!(cols.last(), Some(&"2"), "the shell and its sleep: {row}");
 }
 
+/// `events` from `start` until now, with more flags.
+fn events_since(f: &Fixture, start: &str, more: &[&str]) -> support::cli::Run {
+    let mut args = vec!["events", "--since", start, "--until", "0s"];
+    args.extend_from_slice(more);
+    f.berth(&args)
+}
+
 #[test]
 fn events_record_the_lifecycle() {
     let f = Fixture::new();
@@ -703,33 +710,13 @@ fn events_record_the_lifecycle() {
     assert_eq!(f.berth(&["rename", "ev", "ev2"]).code, 0);
     assert_eq!(f.berth(&["rm", "ev2"]).code, 0);
     // The start and exit also connect and disconnect the default network.
-    let events = f.berth(&[
-        "events",
-        "--since",
-        &start,
-        "--until",
-        "0s",
-        "--format",
-        "json",
-        "-f",
-        "type=network",
-    ]);
+    let events = events_since(&f, &start, &["--format", "json", "-f", "type=network"]);
     assert!(
         events.stdout.contains("\"connect\"") && events.stdout.contains("\"disconnect\""),
         "{}",
         events.stdout
     );
-    let events = f.berth(&[
-        "events",
-        "--since",
-        &start,
-        "--until",
-        "0s",
-        "--format",
-        "json",
-        "-f",
-        "type=container",
-    ]);
+    let events = events_since(&f, &start, &["--format", "json", "-f", "type=container"]);
     let actions: Vec<String> = events
         .stdout
         .lines()
@@ -742,15 +729,7 @@ fn events_record_the_lifecycle() {
         "{}",
         events.stdout
     );
-    let dies = f.berth(&[
-        "events",
-        "--since",
-        &start,
-        "--until",
-        "0s",
-        "-f",
-        "event=die",
-    ]);
+    let dies = events_since(&f, &start, &["-f", "event=die"]);
     assert_eq!(dies.stdout.lines().count(), 1);
     assert!(dies.stdout.contains("exitCode=3"), "{}", dies.stdout);
 }
@@ -1143,17 +1122,7 @@ fn events_after_a_rename_carry_the_new_name() {
     assert_eq!(f.berth(&["rename", "before", "after"]).code, 0);
     assert_eq!(f.berth(&["kill", "after"]).code, 0);
     assert_eq!(f.berth(&["wait", "after"]).stdout.trim(), "137");
-    let dies = f.berth(&[
-        "events",
-        "--since",
-        &start,
-        "--until",
-        "0s",
-        "-f",
-        "event=die",
-        "--format",
-        "json",
-    ]);
+    let dies = events_since(&f, &start, &["-f", "event=die", "--format", "json"]);
     let die: serde_json::Value = serde_json::from_str(dies.stdout.trim()).unwrap_or_default();
     assert_eq!(
         die["Actor"]["Attributes"]["name"], "after",
