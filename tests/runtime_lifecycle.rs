@@ -1165,3 +1165,54 @@ fn info_and_version_read_as_docker_prints_them() {
     );
     assert_eq!(f.berth(&["rm", "-f", "counted"]).code, 0);
 }
+
+#[test]
+fn rm_force_and_kill_reach_a_paused_container() {
+    let f = Fixture::new();
+    id_of(&f, &["run", "-d", "--name", "frozen", "bb", "sleep", "60"]);
+    id_of(&f, &["run", "-d", "--name", "frozen2", "bb", "sleep", "60"]);
+    for name in ["frozen", "frozen2"] {
+        assert_eq!(f.berth(&["pause", name]).code, 0);
+    }
+    let start = Instant::now();
+    assert_eq!(f.berth(&["kill", "frozen2"]).code, 0);
+    assert_eq!(f.berth(&["wait", "frozen2"]).stdout.trim(), "137");
+    let rm = f.berth(&["rm", "-f", "frozen"]);
+    assert_eq!(rm.code, 0, "{}", rm.stderr);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(f.berth(&["rm", "frozen2"]).code, 0);
+}
+
+/// A commit freezes the container and marks it so; a commit killed before it
+/// thawed it (the mark's owner is dead) leaves a freeze the next command undoes.
+#[test]
+fn a_killed_commits_freeze_is_undone() {
+    let f = Fixture::new();
+    let id = id_of(&f, &["run", "-d", "--name", "held", "bb", "sleep", "60"]);
+    assert_eq!(f.berth(&["pause", "held"]).code, 0);
+    let mark = f.root.join("containers").join(&id).join("commit.freeze");
+    // No process has pid 2^22 + 1 (above the kernel's pid_max limit).
+    assert!(std::fs::write(&mark, "4194305 1").is_ok());
+    let state = f.berth(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Paused}}",
+        "held",
+    ]);
+    assert_eq!(state.stdout.trim(), "running false", "{}", state.stderr);
+    assert_eq!(
+        f.berth(&["exec", "held", "true"]).code,
+        0,
+        "the container is still frozen"
+    );
+    assert!(!mark.exists());
+    // A user's pause stays.
+    assert_eq!(f.berth(&["pause", "held"]).code, 0);
+    let state = f.berth(&["inspect", "-f", "{{.State.Status}}", "held"]);
+    assert_eq!(state.stdout.trim(), "paused");
+    assert_eq!(f.berth(&["rm", "-f", "held"]).code, 0);
+}

@@ -185,7 +185,13 @@ impl<'a> Freeze<'a> {
         if !wanted || c.state.status != Status::Running {
             return Ok(Freeze { store, id: None });
         }
-        lifecycle::pause(store, c)?;
+        // Marked first: a commit killed once it has frozen the container
+        // leaves a freeze the next command undoes.
+        lifecycle::mark_commit_freeze(store, &c.record.id)?;
+        if let Err(e) = lifecycle::pause(store, c) {
+            lifecycle::clear_commit_freeze(store, &c.record.id);
+            return Err(e);
+        }
         Ok(Freeze {
             store,
             id: Some(c.record.id.clone()),
@@ -203,6 +209,7 @@ impl Drop for Freeze<'_> {
                 Ok(())
             }
         });
+        lifecycle::clear_commit_freeze(self.store, &id);
         if let Err(e) = result {
             tracing::warn!("cannot unpause container {id} after commit: {e}");
         }

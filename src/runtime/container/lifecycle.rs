@@ -76,6 +76,10 @@ fn alive(state: &ContainerState) -> bool {
         || (state.status != Status::Restarting && same_process(state.pid, state.pid_start))
 }
 
+/// Present while a commit keeps the container frozen: the committer's pid and
+/// start time.
+const COMMIT_FREEZE: &str = "commit.freeze";
+
 /// Reads a container, correcting a state whose process is gone.
 pub fn load(store: &Store, id: &str) -> Result<Container, ContainerError> {
     let dir = record::container_dir(store.root(), id);
@@ -102,8 +106,54 @@ pub fn load(store: &Store, id: &str) -> Result<Container, ContainerError> {
         if crate::runtime::network::ports::publishes(&record.config) {
             let _ = crate::runtime::network::firewall::cleanup_container(store.root(), id);
         }
+    } else if state.status == Status::Paused && frozen_by_dead_commit(&dir) {
+        thaw_after_dead_commit(&dir, id, &mut state);
     }
     Ok(Container { record, state })
+}
+
+/// Marks a container as frozen by the commit of this process, before the
+/// freeze; see [`frozen_by_dead_commit`].
+pub fn mark_commit_freeze(store: &Store, id: &str) -> Result<(), ContainerError> {
+    let path = record::container_dir(store.root(), id).join(COMMIT_FREEZE);
+    let me = std::process::id() as i32;
+    let owner = format!("{me} {}", process_start(me).unwrap_or(0));
+    std::fs::write(&path, owner).map_err(|e| ContainerError::io(&path, e))
+}
+
+pub fn clear_commit_freeze(store: &Store, id: &str) {
+    let _ = std::fs::remove_file(record::container_dir(store.root(), id).join(COMMIT_FREEZE));
+}
+
+/// A commit killed while the container was frozen for it left it paused; it
+/// is not a user's pause, so it is thawed.
+fn frozen_by_dead_commit(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join(COMMIT_FREEZE)) else {
+        return false;
+    };
+    let mut parts = text.split_whitespace().map(|p| p.parse::<u64>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(pid), start) => !same_process(pid as i32, start),
+        _ => true,
+    }
+}
+
+fn thaw_after_dead_commit(dir: &Path, id: &str, state: &mut ContainerState) {
+    let thawed = crate::runtime::cgroup::detect()
+        .map_err(|e| e.to_string())
+        .and_then(|h| {
+            h.open(crate::runtime::monitor::CGROUP_PARENT, id)
+                .thaw()
+                .map_err(|e| e.to_string())
+        });
+    match thawed {
+        Ok(()) => {
+            state.status = Status::Running;
+            let _ = write_state(dir, state);
+            let _ = std::fs::remove_file(dir.join(COMMIT_FREEZE));
+        }
+        Err(e) => tracing::warn!(id, "thawing after a killed commit: {e}"),
+    }
 }
 
 fn release_network(store: &Store, record: &ContainerRecord) {
@@ -156,12 +206,22 @@ pub fn signal(c: &Container, signal: Signal) -> Result<(), ContainerError> {
         });
     }
     match kill(Pid::from_raw(pid), signal) {
-        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
-        Err(e) => Err(ContainerError::io(
-            Path::new("kill"),
-            std::io::Error::from(e),
-        )),
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => {
+            return Err(ContainerError::io(
+                Path::new("kill"),
+                std::io::Error::from(e),
+            ));
+        }
     }
+    // A frozen process takes a SIGKILL only once thawed (docker thaws a
+    // paused container it kills); other signals wait for `unpause`.
+    if c.state.status == Status::Paused && signal == Signal::SIGKILL {
+        cgroup_of(c)?
+            .thaw()
+            .map_err(|e| ContainerError::Store(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// docker stop: the stop signal, then SIGKILL once `timeout` has passed.
@@ -259,7 +319,15 @@ pub fn remove(store: &Store, c: &Container, force: bool) -> Result<(), Container
         // The restart policy must not bring it back while it is being removed.
         mark_stopping(store, c);
         signal(c, Signal::SIGKILL)?;
-        wait_until_stopped(store, &c.record.id, Duration::from_secs(10))?;
+        // Never delete the directory under a live container's mounts.
+        if !wait_until_stopped(store, &c.record.id, Duration::from_secs(10))? {
+            return Err(ContainerError::State {
+                message: format!(
+                    "container {} is still running 10 s after SIGKILL; it was not removed",
+                    c.record.id
+                ),
+            });
+        }
     }
     wait_for_monitor(store, &c.record.id, Duration::from_secs(5));
     destroy_cgroup(&c.record.id);
@@ -295,6 +363,11 @@ pub fn pause(store: &Store, c: &Container) -> Result<(), ContainerError> {
                 name: c.record.name.clone(),
             });
         }
+    }
+    // A user's pause is never taken for a dead commit's.
+    let dir = record::container_dir(store.root(), &c.record.id);
+    if frozen_by_dead_commit(&dir) {
+        clear_commit_freeze(store, &c.record.id);
     }
     cgroup_of(c)?
         .freeze()
