@@ -370,6 +370,11 @@ fn kill_9_during_commit() {
         &args,
         &[],
         &|trail| {
+            // A commit killed with the container frozen must not leave it so.
+            let status = berth(&fx, &["inspect", "-f", "{{.State.Status}}", "fc"]);
+            if status.stdout.trim() != "running" {
+                trail.fail(&format!("after a killed commit fc is {}", status.stdout));
+            }
             trail.ok(&berth(&fx, &args), "commit after a kill");
             let r = berth(
                 &fx,
