@@ -266,12 +266,9 @@ fn follow(st: &Store, c: &Container, path: &Path, filter: &LogFilter) -> Result<
             file = std::fs::File::open(path).map_err(engine)?;
             pos = 0;
         }
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', &partial) {
-            filter.emit(&partial[start..=end], &mut chunk);
-            start = end + 1;
-        }
-        partial.drain(..start);
+        let whole = memchr::memrchr(b'\n', &partial).map_or(0, |end| end + 1);
+        filter.emit(&partial[..whole], &mut chunk);
+        partial.drain(..whole);
         let written = chunk.write_to(&mut std::io::stdout().lock(), &mut std::io::stderr().lock());
         chunk.clear();
         if written.is_err() {

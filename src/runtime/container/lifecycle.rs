@@ -36,9 +36,16 @@ impl Container {
 /// The start time of a process (field 22 of /proc/PID/stat), to tell a live
 /// container from an unrelated process that reused its pid.
 pub fn process_start(pid: i32) -> Option<u64> {
+    proc_stat(pid).map(|(_, start)| start)
+}
+
+/// A process's state letter and start time, from /proc/PID/stat.
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_comm = &stat[stat.rfind(')')? + 2..];
-    after_comm.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
 }
 
 /// Whether `pid` is still the process that started at `start`, and not a
@@ -48,23 +55,10 @@ fn same_process(pid: i32, start: Option<u64>) -> bool {
     if pid <= 0 {
         return false;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let mut fields = stat
-        .rfind(')')
-        .map(|i| stat[i + 1..].split_whitespace())
-        .into_iter()
-        .flatten();
-    let state = fields.next();
-    let now: Option<u64> = fields.nth(18).and_then(|f| f.parse().ok());
-    if matches!(state, None | Some("Z" | "X")) {
-        return false;
-    }
-    match (now, start) {
-        (Some(now), Some(then)) => now == then,
+    match (proc_stat(pid), start) {
+        (Some(('Z' | 'X', _)) | None, _) => false,
+        (Some((_, now)), Some(then)) => now == then,
         (Some(_), None) => true,
-        (None, _) => false,
     }
 }
 

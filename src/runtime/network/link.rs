@@ -96,11 +96,13 @@ async fn index(handle: &Handle, name: &str) -> Result<u32, NetworkError> {
 /// network on it is fresh, so its firewall rules must be set up). Several
 /// roots may share a bridge (each with its own subnet), so an existing bridge
 /// only gains the address.
-/// A bridge it has to create is born with `alias` (see [`aliased_bridges`]).
+/// A bridge it has to create gets the alias `alias()` gives (see
+/// [`aliased_bridges`]); asked only then, so a start on an existing bridge
+/// does no more work.
 pub async fn ensure_bridge(
     handle: &Handle,
     name: &str,
-    alias: Option<&str>,
+    alias: impl FnOnce() -> Option<String>,
     gateway: Ipv4Addr,
     prefix: u8,
 ) -> Result<(u32, bool), NetworkError> {
@@ -111,7 +113,7 @@ pub async fn ensure_bridge(
             }
             index
         }
-        None => create_bridge(handle, name, alias).await?,
+        None => create_bridge(handle, name, alias().as_deref()).await?,
     };
     let fresh = add_address(handle, index, name, gateway, prefix).await?;
     Ok((index, fresh))

@@ -238,11 +238,10 @@ fn plug(
         )));
     }
     let (subnet, gateway) = network.addressing()?;
-    let alias = self::store::owner_alias(store, &network);
     let (bridge_index, fresh) = wire.netlink.run(link::ensure_bridge(
         wire.host,
         &network.bridge,
-        alias.as_deref(),
+        || self::store::owner_alias(store, &network),
         gateway,
         subnet.prefix(),
     ))?;

@@ -240,7 +240,7 @@ fn make_bridge(
     let (_, fresh) = netlink.run(link::ensure_bridge(
         &handle,
         name,
-        alias,
+        || alias.map(String::from),
         gateway,
         subnet.prefix(),
     ))?;
